@@ -1,0 +1,137 @@
+"""Storefront: a small shop selling one-time purchases through Stripe Checkout."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from quart import Quart, Response, render_template, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from storefront.config import Settings
+from storefront.db import Database
+from storefront.errors import ShopError
+from storefront.money import format_money, format_timestamp
+from storefront.payments import PaymentGateway, StripePayments
+
+ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings | None = None, *, payments: PaymentGateway | None = None
+) -> Quart:
+    """Build the shop: settings, database lifecycle, payments, blueprints."""
+    settings = settings or Settings.from_env(os.environ)
+    app = Quart(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.update(
+        BASE_URL=settings.base_url,
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        SETTINGS=settings,
+    )
+    app.jinja_env.filters["money"] = format_money
+    app.jinja_env.filters["when"] = format_timestamp
+    app.jinja_env.globals["sandbox_mode"] = settings.sandbox
+
+    db = Database(settings.database)
+    gateway = payments or StripePayments(
+        settings.stripe_secret_key,
+        settings.webhook_secret,
+        api_base=settings.api_base,
+        max_network_retries=settings.max_network_retries,
+    )
+    app.extensions["db"] = db
+    app.extensions["payments"] = gateway
+
+    from storefront import catalog, checkout, receipts, security, webhooks
+
+    for module in (catalog, checkout, receipts, webhooks):
+        app.register_blueprint(module.bp)
+    security.install(app, settings.base_url, settings.checkout_origin)
+    _register_error_handlers(app)
+
+    @app.before_serving
+    async def _open() -> None:
+        await db.open()
+        if isinstance(gateway, StripePayments):
+            await gateway.open()
+        if settings.reconcile_interval > 0:
+            app.extensions["reconciler"] = asyncio.create_task(
+                _reconcile_forever(db, gateway, settings)
+            )
+        log.info(
+            "shop ready at %s (%s)",
+            settings.base_url,
+            "sandbox" if settings.sandbox else "Stripe",
+        )
+
+    @app.after_serving
+    async def _close() -> None:
+        task = app.extensions.pop("reconciler", None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if isinstance(gateway, StripePayments):
+            await gateway.close()
+        await db.close()
+
+    return app
+
+
+async def _reconcile_forever(db: Database, payments: PaymentGateway, settings: Settings) -> None:
+    """Periodically converge orders whose webhooks never came."""
+    from storefront.fulfilment import reconcile
+
+    while True:
+        await asyncio.sleep(settings.reconcile_interval)
+        try:
+            report = await reconcile(db, payments, older_than=settings.reconcile_after)
+        except Exception:
+            log.exception("reconciliation pass failed; will try again")
+            continue
+        if report.checked:
+            log.info("reconciled: %s", report)
+
+
+def _register_error_handlers(app: Quart) -> None:
+    async def render_error(status: int, title: str, message: str) -> Response:
+        context: Mapping[str, object] = {"status": status, "title": title, "message": message}
+        if request.headers.get("HX-Request") == "true":
+            body = await render_template("partials/error.html", **context)
+        else:
+            body = await render_template("error.html", **context)
+        return Response(body, status=status, content_type="text/html; charset=utf-8")
+
+    @app.errorhandler(ShopError)
+    async def _shop_error(error: ShopError) -> Response:
+        return await render_error(error.status_code, error.title, error.message)
+
+    @app.errorhandler(HTTPException)
+    async def _http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        titles = {
+            404: ("Not found", "We could not find that page."),
+            405: ("Not allowed", "That page cannot be used this way."),
+            413: ("Too large", "That request was too large."),
+        }
+        title, message = titles.get(status, (error.name, "Please try again."))
+        response = await render_error(status, title, message)
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    async def _unexpected(error: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return await render_error(
+            500, "Something went wrong", "Sorry, something went wrong on our side."
+        )

@@ -1,0 +1,142 @@
+"""Products: queries, the shopkeeper's import, and the catalog page."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from quart import Blueprint, current_app, render_template
+
+from storefront.db import Database
+from storefront.money import normalise_currency, parse_price
+
+bp = Blueprint("catalog", __name__)
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class Product:
+    """Something the shop sells, priced in minor units."""
+
+    id: int
+    slug: str
+    name: str
+    description: str
+    unit_amount: int
+    currency: str
+    image: str | None
+    active: bool
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Product:
+        return cls(
+            id=row["id"],
+            slug=row["slug"],
+            name=row["name"],
+            description=row["description"],
+            unit_amount=row["unit_amount"],
+            currency=row["currency"],
+            image=row["image"],
+            active=bool(row["active"]),
+        )
+
+
+@dataclass(frozen=True)
+class NewProduct:
+    """A product as a shopkeeper describes it, validated."""
+
+    slug: str
+    name: str
+    unit_amount: int
+    currency: str
+    description: str = ""
+    image: str | None = None
+    active: bool = True
+
+    @classmethod
+    def parse(cls, fields: Mapping[str, Any]) -> NewProduct:
+        """Validate a product description; raise ValueError naming the bad field."""
+        slug = str(fields.get("slug", "")).strip()
+        if not SLUG.match(slug):
+            raise ValueError(f"slug {slug!r} must be 1-64 lowercase letters, digits or dashes")
+        name = str(fields.get("name", "")).strip()
+        if not name or len(name) > 200:
+            raise ValueError(f"product {slug}: name must be 1-200 characters")
+        currency = normalise_currency(str(fields.get("currency", "")))
+        price = fields.get("price")
+        if price is None:
+            raise ValueError(f'product {slug}: price is required, e.g. price = "19.99"')
+        unit_amount = parse_price(str(price), currency)
+        active = fields.get("active", True)
+        if not isinstance(active, bool):
+            raise ValueError(f"product {slug}: active must be true or false")
+        image = fields.get("image")
+        return cls(
+            slug=slug,
+            name=name,
+            unit_amount=unit_amount,
+            currency=currency,
+            description=str(fields.get("description", "")).strip(),
+            image=str(image) if image else None,
+            active=active,
+        )
+
+
+async def active_products(db: Database) -> list[Product]:
+    """Products on sale, in the order they were added."""
+    rows = await db.fetch_all("SELECT * FROM products WHERE active = 1 ORDER BY id")
+    return [Product.from_row(r) for r in rows]
+
+
+async def product_by_slug(db: Database, slug: str) -> Product | None:
+    """The product with this slug, on sale or not."""
+    row = await db.fetch_one("SELECT * FROM products WHERE slug = ?", (slug,))
+    return Product.from_row(row) if row else None
+
+
+async def save_products(db: Database, products: list[NewProduct]) -> int:
+    """Insert or update products by slug, all in one transaction; return how many."""
+    async with db.transaction() as conn:
+        for p in products:
+            await conn.execute(
+                "INSERT INTO products (slug, name, description, unit_amount, currency, image,"
+                " active) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (slug) DO UPDATE SET name = excluded.name,"
+                " description = excluded.description, unit_amount = excluded.unit_amount,"
+                " currency = excluded.currency, image = excluded.image,"
+                " active = excluded.active",
+                (p.slug, p.name, p.description, p.unit_amount, p.currency, p.image, int(p.active)),
+            )
+    return len(products)
+
+
+def read_products_file(path: Path) -> list[NewProduct]:
+    """Read ``[[product]]`` tables from a TOML file; raise ValueError on bad entries."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{path}: not valid TOML: {error}") from None
+    entries = data.get("product")
+    if not isinstance(entries, list) or not entries:
+        raise ValueError(f"{path}: expected one or more [[product]] tables")
+    products = [NewProduct.parse(entry) for entry in entries]
+    slugs = [p.slug for p in products]
+    if len(set(slugs)) != len(slugs):
+        raise ValueError(f"{path}: a slug appears twice")
+    return products
+
+
+@bp.get("/")
+async def index() -> str:
+    """The catalog: one card per product on sale."""
+    products = await active_products(current_app.extensions["db"])
+    # Each Buy form carries a fresh attempt nonce: a double click of the same
+    # form leads to the same order and the same Checkout Session.
+    attempts = {p.slug: secrets.token_urlsafe(16) for p in products}
+    return await render_template("catalog.html", products=products, attempts=attempts)

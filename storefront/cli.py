@@ -1,0 +1,223 @@
+"""The `storefront` command: set up the database, add products, run the shop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from storefront.config import ConfigError, Settings
+
+log = logging.getLogger("storefront")
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_PRODUCTS = ROOT / "data" / "products.toml"
+TEST_CARD = "4242 4242 4242 4242 (any future expiry, any CVC)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = Settings.from_env(os.environ)
+        if getattr(args, "database", None):
+            settings = dataclasses.replace(settings, database=Path(args.database))
+        return int(asyncio.run(args.run(args, settings)) or 0)
+    except ConfigError as error:
+        print(f"storefront: configuration error: {error}", file=sys.stderr)
+        return 2
+    except ValueError as error:
+        print(f"storefront: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="storefront", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def command(name: str, run: object, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--database", help="SQLite file (default: $STOREFRONT_DATABASE)")
+        sub.set_defaults(run=run)
+        return sub
+
+    command("init-db", _init_db, "Create the database and its tables (safe to repeat).")
+
+    add = command("add-product", _add_product, "Add a product, or update it by slug.")
+    add.add_argument("--slug", required=True, help="URL name: lowercase letters, digits, -")
+    add.add_argument("--name", required=True)
+    add.add_argument("--price", required=True, help='price in major units, e.g. "19.99"')
+    add.add_argument("--currency", required=True, help="ISO code, e.g. eur")
+    add.add_argument("--description", default="")
+    add.add_argument("--image", help="path under static/ or an https URL")
+    add.add_argument("--inactive", action="store_true", help="add it but keep it off sale")
+
+    imp = command("import-products", _import_products, "Add or update products from TOML.")
+    imp.add_argument("file", type=Path, help="a file of [[product]] tables")
+
+    serve = command(
+        "serve", _serve, "Run the shop; without STRIPE_SECRET_KEY, the sandbox runs beside it."
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=5000)
+    serve.add_argument("--sandbox-port", type=int, default=12111)
+    _add_sandbox_arguments(serve)
+
+    sandbox = command("sandbox", _sandbox, "Run only the local Stripe sandbox.")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=12111)
+    _add_sandbox_arguments(sandbox)
+
+    rec = command("reconcile", _reconcile, "Ask Stripe about stale open orders and apply it.")
+    rec.add_argument(
+        "--older-than", type=float, default=None, help="seconds untouched (default: setting)"
+    )
+    return parser
+
+
+def _add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
+    from storefront.sandbox import SandboxSettings
+
+    SandboxSettings.add_arguments(parser)
+
+
+async def _init_db(args: argparse.Namespace, settings: Settings) -> None:
+    from storefront.db import init_db
+
+    await init_db(settings.database)
+    print(f"database ready: {settings.database}")
+
+
+async def _save(settings: Settings, products: list) -> int:  # type: ignore[type-arg]
+    from storefront.catalog import save_products
+    from storefront.db import Database
+
+    db = Database(settings.database)
+    await db.open()
+    try:
+        return await save_products(db, products)
+    finally:
+        await db.close()
+
+
+async def _add_product(args: argparse.Namespace, settings: Settings) -> None:
+    from storefront.catalog import NewProduct
+
+    product = NewProduct.parse(
+        {
+            "slug": args.slug,
+            "name": args.name,
+            "price": args.price,
+            "currency": args.currency,
+            "description": args.description,
+            "image": args.image,
+            "active": not args.inactive,
+        }
+    )
+    await _save(settings, [product])
+    print(f"saved product {product.slug}")
+
+
+async def _import_products(args: argparse.Namespace, settings: Settings) -> None:
+    from storefront.catalog import read_products_file
+
+    count = await _save(settings, read_products_file(args.file))
+    print(f"saved {count} products from {args.file}")
+
+
+async def _serve(args: argparse.Namespace, settings: Settings) -> None:
+    from storefront import create_app
+    from storefront.catalog import read_products_file
+    from storefront.serving import serve_app
+
+    if not settings.database.exists():
+        await _save(settings, read_products_file(SAMPLE_PRODUCTS))
+        print(f"created {settings.database} with the sample products")
+    if "STOREFRONT_BASE_URL" not in os.environ:
+        settings = dataclasses.replace(settings, base_url=f"http://{args.host}:{args.port}")
+
+    shutdown = asyncio.Event()
+    _stop_on_signals(shutdown)
+    servers = []
+    if settings.sandbox:
+        from storefront.sandbox import SandboxSettings, create_sandbox_app
+
+        sandbox_url = f"http://{args.host}:{args.sandbox_port}"
+        settings = dataclasses.replace(settings, api_base=sandbox_url, checkout_origin=sandbox_url)
+        sandbox_settings = SandboxSettings.from_args(
+            args,
+            SandboxSettings(
+                public_url=sandbox_url,
+                webhook_url=f"{settings.base_url}/webhook",
+                webhook_secret=settings.webhook_secret,
+            ),
+        )
+        servers.append(
+            serve_app(create_sandbox_app(sandbox_settings), args.host, args.sandbox_port, shutdown)
+        )
+    servers.append(serve_app(create_app(settings), args.host, args.port, shutdown))
+
+    print(f"\n  Shop:     {settings.base_url}")
+    if settings.sandbox:
+        print(f"  Sandbox:  {settings.api_base}  (events: {settings.api_base}/_sandbox/events)")
+        print(f"  Test card: {TEST_CARD}")
+    else:
+        print("  Payments: Stripe")
+    print("  Stop with Ctrl-C\n", flush=True)
+    await asyncio.gather(*servers)
+
+
+async def _sandbox(args: argparse.Namespace, settings: Settings) -> None:
+    from storefront.sandbox import SandboxSettings, run_sandbox
+
+    url = f"http://{args.host}:{args.port}"
+    sandbox_settings = SandboxSettings.from_args(
+        args, SandboxSettings.from_env({**os.environ, "SANDBOX_PUBLIC_URL": url})
+    )
+    shutdown = asyncio.Event()
+    _stop_on_signals(shutdown)
+    await run_sandbox(sandbox_settings, args.host, args.port, shutdown)
+
+
+async def _reconcile(args: argparse.Namespace, settings: Settings) -> None:
+    from storefront.db import Database
+    from storefront.fulfilment import reconcile
+    from storefront.payments import StripePayments
+
+    db = Database(settings.database)
+    payments = StripePayments(
+        settings.stripe_secret_key,
+        settings.webhook_secret,
+        api_base=settings.api_base,
+        max_network_retries=settings.max_network_retries,
+    )
+    await db.open()
+    await payments.open()
+    try:
+        older_than = settings.reconcile_after if args.older_than is None else args.older_than
+        report = await reconcile(db, payments, older_than=older_than)
+    finally:
+        await payments.close()
+        await db.close()
+    print(
+        f"checked {report.checked} open orders: {report.changed} changed, "
+        f"{report.expired} expired, {report.aborted} aborted"
+    )
+
+
+def _stop_on_signals(shutdown: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, shutdown.set)

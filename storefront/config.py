@@ -1,0 +1,127 @@
+"""Settings read from the environment, validated once at start-up."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+SANDBOX_API_KEY = "sk_test_sandbox"
+SANDBOX_URL = "http://127.0.0.1:12111"
+STRIPE_CHECKOUT_ORIGIN = "https://checkout.stripe.com"
+
+_SECRET_KEY = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9]{8,}$")
+_WEBHOOK_SECRET = re.compile(r"^whsec_[A-Za-z0-9+/=_-]{8,}$")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message is one line for the operator."""
+
+
+def generate_webhook_secret() -> str:
+    """Make a fresh ``whsec_`` secret for a sandbox run."""
+    return "whsec_" + secrets.token_hex(24)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the shop needs to know about its surroundings."""
+
+    stripe_secret_key: str = field(repr=False)
+    webhook_secret: str = field(repr=False)
+    api_base: str | None
+    base_url: str
+    database: Path
+    sandbox: bool
+    checkout_origin: str
+    max_network_retries: int = 2
+    reconcile_interval: float = 60.0
+    reconcile_after: float = 15 * 60.0
+    max_body_bytes: int = 256 * 1024
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Read and validate settings; raise ConfigError with one clear line."""
+        key = environ.get("STRIPE_SECRET_KEY", "").strip()
+        sandbox = not key
+        api_base = environ.get("STRIPE_API_BASE", "").strip() or None
+        webhook_secret = environ.get("STRIPE_WEBHOOK_SECRET", "").strip()
+
+        if sandbox:
+            key = SANDBOX_API_KEY
+            api_base = api_base or SANDBOX_URL
+            # The runner hands one secret to both sides; alone, make one up.
+            webhook_secret = webhook_secret or generate_webhook_secret()
+        else:
+            if not _SECRET_KEY.match(key):
+                raise ConfigError(
+                    "STRIPE_SECRET_KEY must look like sk_test_… or sk_live_… "
+                    "(unset it to run against the local sandbox)"
+                )
+            if not webhook_secret:
+                raise ConfigError(
+                    "STRIPE_WEBHOOK_SECRET is required with a real Stripe key "
+                    "(the whsec_… of your webhook endpoint or of `stripe listen`)"
+                )
+        if not _WEBHOOK_SECRET.match(webhook_secret):
+            raise ConfigError("STRIPE_WEBHOOK_SECRET must look like whsec_…")
+        if api_base is not None:
+            api_base = _url("STRIPE_API_BASE", api_base)
+
+        base_url = _url(
+            "STOREFRONT_BASE_URL", environ.get("STOREFRONT_BASE_URL", "http://127.0.0.1:5000")
+        )
+        database = Path(environ.get("STOREFRONT_DATABASE", "instance/storefront.sqlite3"))
+        return cls(
+            stripe_secret_key=key,
+            webhook_secret=webhook_secret,
+            api_base=api_base,
+            base_url=base_url,
+            database=database,
+            sandbox=sandbox,
+            checkout_origin=_origin(api_base) if api_base else STRIPE_CHECKOUT_ORIGIN,
+            max_network_retries=_int(environ, "STRIPE_MAX_NETWORK_RETRIES", 2, 0, 10),
+            reconcile_interval=_float(environ, "STOREFRONT_RECONCILE_INTERVAL", 60.0, 0.0),
+            reconcile_after=_float(environ, "STOREFRONT_RECONCILE_AFTER", 900.0, 0.0),
+        )
+
+
+def _url(name: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _int(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _float(environ: Mapping[str, str], name: str, default: float, low: float) -> float:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if value < low:
+        raise ConfigError(f"{name} must be at least {low}, got {value}")
+    return value

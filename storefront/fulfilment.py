@@ -1,0 +1,150 @@
+"""Applying what Stripe says to our orders: one idempotent path for every caller.
+
+The webhook, the receipt page, the cancel page and the reconciler all end in
+``orders.transition``, whose conditional update lets exactly one caller win.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+
+from storefront import orders
+from storefront.db import Database
+from storefront.orders import Order, OrderStatus
+from storefront.payments import CheckoutSession, PaymentError, PaymentGateway, WebhookEvent
+
+log = logging.getLogger(__name__)
+
+
+class EventResult(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    UNCHANGED = "unchanged"  # a late or repeated outcome; the order stays put
+    IGNORED = "ignored"  # not an event, or not an order, of ours
+
+
+async def apply_event(db: Database, event: WebhookEvent) -> EventResult:
+    """Record a verified event and apply its transition, in one transaction."""
+    outcome = orders.outcome_from_event(event.type, event.object)
+    async with db.transaction() as conn:
+        if not await orders.record_webhook_event(conn, event.id, event.type):
+            return EventResult.DUPLICATE
+        if outcome is None:
+            return EventResult.IGNORED
+        order_id = await orders.find_order_id(
+            conn,
+            session_id=outcome.session_id,
+            order_token=outcome.order_token,
+            payment_intent=outcome.payment_intent,
+        )
+        if order_id is None:
+            log.info("event %s (%s) matches no order; ignored", event.id, event.type)
+            return EventResult.IGNORED
+        moved = await orders.transition(
+            conn,
+            order_id,
+            outcome.status,
+            source="webhook",
+            stripe_event_id=event.id,
+            payment_intent=outcome.payment_intent,
+            customer_email=outcome.customer_email,
+        )
+    if moved:
+        log.info("order_id=%s is %s by event %s", order_id, outcome.status, event.id)
+        return EventResult.APPLIED
+    return EventResult.UNCHANGED
+
+
+async def apply_session(
+    db: Database, order_id: int, session: CheckoutSession, *, source: str
+) -> bool:
+    """Apply a retrieved session's state to its order; True if the order moved."""
+    status = orders.status_from_session(session.as_mapping())
+    if status is None:
+        return False
+    async with db.transaction() as conn:
+        moved = await orders.transition(
+            conn,
+            order_id,
+            status,
+            source=source,
+            payment_intent=session.payment_intent,
+            customer_email=session.customer_email,
+        )
+    if moved:
+        log.info("order_id=%s is %s from the %s", order_id, status, source)
+    return moved
+
+
+async def sync_order(
+    db: Database, payments: PaymentGateway, order: Order, *, source: str
+) -> Order:
+    """Ask Stripe how the order's session stands and apply it; return the order now."""
+    if order.status.is_final or not order.stripe_session_id:
+        return order
+    try:
+        session = await payments.retrieve_session(order.stripe_session_id)
+    except PaymentError as error:
+        log.warning("order_id=%s: could not retrieve its session: %s", order.id, error)
+        return order
+    if session.client_reference_id not in (None, order.token):
+        log.error("order_id=%s: session %s belongs to another order", order.id, session.id)
+        return order
+    await apply_session(db, order.id, session, source=source)
+    return await orders.get_by_id(db, order.id) or order
+
+
+async def abort_order(db: Database, order_id: int) -> None:
+    """Mark an order whose checkout never started, so it is not left pending."""
+    async with db.transaction() as conn:
+        await orders.transition(conn, order_id, OrderStatus.ABORTED, source="checkout")
+
+
+async def cancel_order(db: Database, payments: PaymentGateway, order: Order) -> Order:
+    """Expire the order's open session so it cannot be paid; paid meanwhile wins."""
+    if order.status is not OrderStatus.PENDING or not order.stripe_session_id:
+        return order
+    try:
+        session = await payments.expire_session(order.stripe_session_id)
+    except PaymentError as error:
+        # Usually: the session is no longer open (paid, or expired already).
+        log.info("order_id=%s: expire refused (%s); asking Stripe", order.id, error)
+        return await sync_order(db, payments, order, source="cancel page")
+    await apply_session(db, order.id, session, source="cancel page")
+    return await orders.get_by_id(db, order.id) or order
+
+
+@dataclass
+class ReconcileReport:
+    """What one reconciliation pass looked at and changed."""
+
+    checked: int = 0
+    changed: int = 0
+    expired: int = 0
+    aborted: int = 0
+
+
+async def reconcile(
+    db: Database, payments: PaymentGateway, *, older_than: float, expire_abandoned: bool = True
+) -> ReconcileReport:
+    """Converge stale open orders on Stripe's truth; expire abandoned sessions."""
+    report = ReconcileReport()
+    for order in await orders.stale_open_orders(db, older_than):
+        report.checked += 1
+        if not order.stripe_session_id:
+            # The shop stopped between creating the order and the session.
+            await abort_order(db, order.id)
+            report.aborted += 1
+            continue
+        now = await sync_order(db, payments, order, source="reconcile")
+        if now.status is not order.status:
+            report.changed += 1
+        elif expire_abandoned and now.status is OrderStatus.PENDING:
+            after = await cancel_order(db, payments, now)
+            if after.status is OrderStatus.EXPIRED:
+                report.expired += 1
+            elif after.status is not now.status:
+                report.changed += 1
+    return report

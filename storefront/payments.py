@@ -1,0 +1,224 @@
+"""The only module that talks to Stripe (or the sandbox) through the SDK."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import stripe
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_TOLERANCE = 300  # seconds, as Stripe's own libraries use
+
+
+class PaymentError(Exception):
+    """Stripe could not do what we asked; safe to log, never shown to shoppers."""
+
+
+class SignatureError(Exception):
+    """A webhook's Stripe-Signature is missing, malformed, forged or stale."""
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    """What a Checkout Session is created from: all of it from our database."""
+
+    order_token: str
+    product_name: str
+    product_description: str
+    unit_amount: int
+    currency: str
+    quantity: int
+    success_url: str
+    cancel_url: str
+    idempotency_key: str
+    image_url: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    """The parts of a Checkout Session the shop reads."""
+
+    id: str
+    url: str | None
+    status: str
+    payment_status: str
+    client_reference_id: str | None = None
+    payment_intent: str | None = None
+    customer_email: str | None = None
+
+    def as_mapping(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "payment_status": self.payment_status,
+            "client_reference_id": self.client_reference_id,
+            "payment_intent": self.payment_intent,
+            "customer_details": {"email": self.customer_email},
+        }
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """A verified webhook event as plain data."""
+
+    id: str
+    type: str
+    object: Mapping[str, Any] = field(default_factory=dict)
+
+
+class PaymentGateway(Protocol):
+    """What the shop needs from a payment provider (fakes implement this in tests)."""
+
+    async def create_checkout_session(self, request: CheckoutRequest) -> CheckoutSession: ...
+
+    async def retrieve_session(self, session_id: str) -> CheckoutSession: ...
+
+    async def expire_session(self, session_id: str) -> CheckoutSession: ...
+
+    def verify_webhook(self, payload: bytes, header: str | None) -> WebhookEvent: ...
+
+
+def _session(session: stripe.checkout.Session) -> CheckoutSession:
+    # StripeObject is not a dict in stripe-python 16: read it as plain data.
+    obj = session.to_dict()
+    details = obj.get("customer_details") or {}
+    intent = obj.get("payment_intent")
+    return CheckoutSession(
+        id=obj["id"],
+        url=obj.get("url"),
+        status=obj.get("status") or "open",
+        payment_status=obj.get("payment_status") or "unpaid",
+        client_reference_id=obj.get("client_reference_id"),
+        # payment_intent may come expanded into an object.
+        payment_intent=intent if isinstance(intent, str) or intent is None else intent.get("id"),
+        customer_email=details.get("email"),
+    )
+
+
+class StripePayments:
+    """A PaymentGateway over the official SDK's async API."""
+
+    def __init__(
+        self,
+        secret_key: str,
+        webhook_secret: str,
+        *,
+        api_base: str | None = None,
+        max_network_retries: int = 2,
+    ):
+        self._secret_key = secret_key
+        self._webhook_secret = webhook_secret
+        self._api_base = api_base
+        self._max_network_retries = max_network_retries
+        self._http: stripe.AIOHTTPClient | None = None
+        self._client: stripe.StripeClient | None = None
+
+    async def open(self) -> None:
+        """Build the client inside the serving event loop."""
+        self._http = stripe.AIOHTTPClient(timeout=30)
+        self._client = stripe.StripeClient(
+            self._secret_key,
+            base_addresses={"api": self._api_base} if self._api_base else None,
+            http_client=self._http,
+            max_network_retries=self._max_network_retries,
+        )
+
+    async def close(self) -> None:
+        """Close the HTTP client's connections."""
+        if self._http is not None:
+            await self._http.close_async()
+        self._http = self._client = None
+
+    @property
+    def _v1(self) -> Any:
+        assert self._client is not None, "payments are not open"
+        return self._client.v1
+
+    async def create_checkout_session(self, request: CheckoutRequest) -> CheckoutSession:
+        """Create a one-time payment session; safe to repeat with the same key."""
+        product_data: dict[str, Any] = {"name": request.product_name}
+        if request.product_description:
+            product_data["description"] = request.product_description
+        if request.image_url:
+            product_data["images"] = [request.image_url]
+        params = {
+            "mode": "payment",
+            "line_items": [
+                {
+                    "price_data": {
+                        "currency": request.currency,
+                        "unit_amount": request.unit_amount,
+                        "product_data": product_data,
+                    },
+                    "quantity": request.quantity,
+                }
+            ],
+            "success_url": request.success_url,
+            "cancel_url": request.cancel_url,
+            "client_reference_id": request.order_token,
+            "metadata": {"order_token": request.order_token},
+            "payment_intent_data": {"metadata": {"order_token": request.order_token}},
+        }
+        try:
+            session = await self._v1.checkout.sessions.create_async(
+                params=params, options={"idempotency_key": request.idempotency_key}
+            )
+        except stripe.StripeError as error:
+            raise PaymentError(_describe(error)) from error
+        return _session(session)
+
+    async def retrieve_session(self, session_id: str) -> CheckoutSession:
+        """Fetch a session's current state from Stripe."""
+        try:
+            session = await self._v1.checkout.sessions.retrieve_async(session_id)
+        except stripe.StripeError as error:
+            raise PaymentError(_describe(error)) from error
+        return _session(session)
+
+    async def expire_session(self, session_id: str) -> CheckoutSession:
+        """Expire an open session so it can no longer be paid."""
+        try:
+            session = await self._v1.checkout.sessions.expire_async(session_id)
+        except stripe.StripeError as error:
+            raise PaymentError(_describe(error)) from error
+        return _session(session)
+
+    def verify_webhook(self, payload: bytes, header: str | None) -> WebhookEvent:
+        """Check the signature over the raw bytes and parse the event."""
+        try:
+            stripe.WebhookSignature.verify_header(
+                payload, header, self._webhook_secret, tolerance=SIGNATURE_TOLERANCE
+            )
+        except stripe.SignatureVerificationError as error:
+            raise SignatureError(str(error).split(".")[0]) from None
+        except UnicodeDecodeError:
+            raise SignatureError("payload is not UTF-8") from None
+        _reject_future_timestamp(header or "")
+        try:
+            data = json.loads(payload)
+            return WebhookEvent(id=data["id"], type=data["type"], object=data["data"]["object"])
+        except (ValueError, KeyError, TypeError):
+            raise SignatureError("signed payload is not a Stripe event") from None
+
+
+def _reject_future_timestamp(header: str) -> None:
+    # The SDK checks only for old timestamps; a far-future one is as suspect.
+    for part in header.split(","):
+        key, _, value = part.partition("=")
+        if key.strip() == "t" and value.strip().isdigit():
+            if int(value) > time.time() + SIGNATURE_TOLERANCE:
+                raise SignatureError("timestamp is in the future")
+            return
+
+
+def _describe(error: stripe.StripeError) -> str:
+    # Stripe's own message plus its code; no request body, no key.
+    kind = type(error).__name__
+    status = getattr(error, "http_status", None)
+    return f"{kind} (HTTP {status}): {error.user_message or 'no message'}"

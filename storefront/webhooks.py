@@ -1,0 +1,31 @@
+"""POST /webhook: verify Stripe's signature, dedupe, apply in one transaction."""
+
+from __future__ import annotations
+
+import logging
+
+from quart import Blueprint, current_app, jsonify, request
+from quart.typing import ResponseReturnValue
+
+from storefront.fulfilment import apply_event
+from storefront.payments import SignatureError
+
+log = logging.getLogger(__name__)
+bp = Blueprint("webhooks", __name__)
+
+
+@bp.post("/webhook")
+async def webhook() -> ResponseReturnValue:
+    """Answer 2xx only once the event is committed, so Stripe retries otherwise."""
+    payload = await request.get_data(cache=False)
+    try:
+        event = current_app.extensions["payments"].verify_webhook(
+            payload, request.headers.get("Stripe-Signature")
+        )
+    except SignatureError as error:
+        log.warning("webhook refused: %s", error)
+        return jsonify(error="invalid signature"), 400
+    # An exception from here on becomes a 500: nothing was committed, Stripe retries.
+    result = await apply_event(current_app.extensions["db"], event)
+    log.info("event %s (%s): %s", event.id, event.type, result)
+    return jsonify(received=True, result=result.value), 200

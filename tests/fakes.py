@@ -1,0 +1,73 @@
+"""A hand-written fake of our own PaymentGateway, for tests of the views."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+
+from storefront.payments import (
+    CheckoutRequest,
+    CheckoutSession,
+    PaymentError,
+    StripePayments,
+    WebhookEvent,
+)
+
+
+class FakePayments:
+    """Keeps sessions in a dict; can be told to fail like Stripe does."""
+
+    def __init__(self, webhook_secret: str):
+        self.sessions: dict[str, CheckoutSession] = {}
+        self.requests: list[CheckoutRequest] = []
+        self.by_key: dict[str, str] = {}
+        self.fail = False
+        self._ids = itertools.count(1)
+        # Signature checks are pure computation: use the real ones.
+        self._verifier = StripePayments("sk_test_fake000000", webhook_secret)
+
+    async def create_checkout_session(self, request: CheckoutRequest) -> CheckoutSession:
+        self.requests.append(request)
+        if self.fail:
+            raise PaymentError("APIError (HTTP 500): fake outage")
+        if request.idempotency_key in self.by_key:
+            return self.sessions[self.by_key[request.idempotency_key]]
+        session_id = f"cs_test_fake{next(self._ids)}"
+        session = CheckoutSession(
+            id=session_id,
+            url=f"https://pay.example/{session_id}",
+            status="open",
+            payment_status="unpaid",
+            client_reference_id=request.order_token,
+        )
+        self.sessions[session_id] = session
+        self.by_key[request.idempotency_key] = session_id
+        return session
+
+    def complete(self, session_id: str, payment_status: str = "paid") -> None:
+        """Make a session complete, as if the shopper paid."""
+        self.sessions[session_id] = replace(
+            self.sessions[session_id],
+            status="complete",
+            payment_status=payment_status,
+            url=None,
+            payment_intent=f"pi_{session_id}",
+            customer_email="shopper@example.com",
+        )
+
+    async def retrieve_session(self, session_id: str) -> CheckoutSession:
+        if self.fail:
+            raise PaymentError("APIError (HTTP 500): fake outage")
+        if session_id not in self.sessions:
+            raise PaymentError("InvalidRequestError (HTTP 404): no such session")
+        return self.sessions[session_id]
+
+    async def expire_session(self, session_id: str) -> CheckoutSession:
+        session = await self.retrieve_session(session_id)
+        if session.status != "open":
+            raise PaymentError("InvalidRequestError (HTTP 400): session is not open")
+        self.sessions[session_id] = replace(session, status="expired", url=None)
+        return self.sessions[session_id]
+
+    def verify_webhook(self, payload: bytes, header: str | None) -> WebhookEvent:
+        return self._verifier.verify_webhook(payload, header)

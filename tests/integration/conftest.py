@@ -1,0 +1,90 @@
+"""Fixtures for the shop on a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import stripe
+from quart import Quart
+from quart.testing import QuartClient
+
+from storefront import create_app
+from storefront.catalog import NewProduct, save_products
+from storefront.config import Settings
+from storefront.db import Database
+from tests.fakes import FakePayments
+
+WEBHOOK_SECRET = "whsec_testsecret0123456789"
+
+PRODUCTS = [
+    NewProduct(slug="mug", name="Mug", unit_amount=1800, currency="eur", description="A mug"),
+    NewProduct(slug="poster", name="Poster", unit_amount=3500, currency="usd"),
+    NewProduct(slug="retired", name="Retired", unit_amount=900, currency="eur", active=False),
+]
+
+
+def make_settings(database: Path, **overrides: Any) -> Settings:
+    """Sandbox-mode settings on a given database file."""
+    settings = Settings.from_env(
+        {
+            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "STOREFRONT_DATABASE": str(database),
+            "STOREFRONT_RECONCILE_INTERVAL": "0",
+        }
+    )
+    return settings.__class__(**{**settings.__dict__, **overrides})
+
+
+async def seed(database: Path) -> None:
+    """Create the schema and the test products."""
+    db = Database(database)
+    await db.open()
+    await save_products(db, PRODUCTS)
+    await db.close()
+
+
+def signed(payload: dict[str, Any], secret: str = WEBHOOK_SECRET, at: int | None = None):
+    """A webhook body and its Stripe-Signature header, signed as Stripe does."""
+    body = json.dumps(payload)
+    timestamp = int(time.time()) if at is None else at
+    header = stripe.WebhookSignature.generate_signature_header(body, secret, timestamp)
+    return body, header
+
+
+def event(event_type: str, obj: dict[str, Any], event_id: str = "evt_1") -> dict[str, Any]:
+    """A minimal Stripe event envelope."""
+    return {"id": event_id, "object": "event", "type": event_type, "data": {"object": obj}}
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Path:
+    return tmp_path / "shop.sqlite3"
+
+
+@pytest.fixture
+def fake_payments() -> FakePayments:
+    return FakePayments(WEBHOOK_SECRET)
+
+
+@pytest.fixture
+async def shop(database: Path, fake_payments: FakePayments) -> AsyncIterator[Quart]:
+    """The shop with a fake payments gateway, served in-process."""
+    await seed(database)
+    app = create_app(make_settings(database), payments=fake_payments)
+    async with app.test_app():
+        yield app
+
+
+@pytest.fixture
+def client(shop: Quart) -> QuartClient:
+    return shop.test_client()
+
+
+@pytest.fixture
+def db(shop: Quart) -> Database:
+    return shop.extensions["db"]

@@ -1,0 +1,244 @@
+"""The shop's pages and routes through Quart's test client, on a real SQLite file.
+
+Payments are a hand-written fake of our own gateway; the real SDK against
+the sandbox is exercised in test_purchase.py.
+"""
+
+from __future__ import annotations
+
+import re
+
+from quart.testing import QuartClient
+
+from storefront.db import Database
+from tests.fakes import FakePayments
+from tests.integration.conftest import event, signed
+
+HX = {"HX-Request": "true"}
+ATTEMPT = "a" * 22
+
+
+async def count(db: Database, table: str) -> int:
+    row = await db.fetch_one(f"SELECT count(*) AS n FROM {table}")
+    assert row is not None
+    return int(row["n"])
+
+
+async def test_catalog_lists_active_products_with_buy_forms(client: QuartClient) -> None:
+    response = await client.get("/")
+    assert response.status_code == 200
+    page = await response.get_data(as_text=True)
+    assert "Mug" in page and "€18.00" in page
+    assert "Poster" in page and "$35.00" in page
+    assert "Retired" not in page
+    assert re.search(r'method="post"\s+action="/checkout/mug"', page)
+    assert 'hx-post="/checkout/mug"' in page
+    assert "htmx.min.js" in page
+
+
+async def test_htmx_checkout_answers_hx_redirect(
+    client: QuartClient, fake_payments: FakePayments, db: Database
+) -> None:
+    response = await client.post("/checkout/mug", form={"attempt": ATTEMPT}, headers=HX)
+    assert response.status_code == 204
+    session = next(iter(fake_payments.sessions.values()))
+    assert response.headers["HX-Redirect"] == session.url
+    order = await db.fetch_one("SELECT * FROM orders")
+    assert order is not None
+    assert (order["status"], order["amount_total"], order["currency"]) == ("pending", 1800, "eur")
+    assert order["stripe_session_id"] == session.id
+    request = fake_payments.requests[0]
+    assert request.unit_amount == 1800 and request.currency == "eur"
+    assert request.success_url.endswith(
+        f"/orders/{order['token']}?session_id={{CHECKOUT_SESSION_ID}}"
+    )
+    assert request.idempotency_key.endswith(order["token"])
+
+
+async def test_plain_form_checkout_answers_303(
+    client: QuartClient, fake_payments: FakePayments
+) -> None:
+    response = await client.post("/checkout/poster", form={"attempt": ATTEMPT})
+    assert response.status_code == 303
+    assert response.headers["Location"].startswith("https://pay.example/cs_test_fake")
+
+
+async def test_price_comes_from_the_database_not_the_form(
+    client: QuartClient, fake_payments: FakePayments, db: Database
+) -> None:
+    await client.post(
+        "/checkout/mug",
+        form={"attempt": ATTEMPT, "unit_amount": "1", "price": "1", "currency": "jpy"},
+    )
+    assert fake_payments.requests[0].unit_amount == 1800
+    assert fake_payments.requests[0].currency == "eur"
+    row = await db.fetch_one("SELECT amount_total, currency FROM orders")
+    assert row is not None and (row["amount_total"], row["currency"]) == (1800, "eur")
+
+
+async def test_a_second_click_of_the_same_form_reuses_order_and_session(
+    client: QuartClient, fake_payments: FakePayments, db: Database
+) -> None:
+    first = await client.post("/checkout/mug", form={"attempt": ATTEMPT}, headers=HX)
+    second = await client.post("/checkout/mug", form={"attempt": ATTEMPT}, headers=HX)
+    assert first.headers["HX-Redirect"] == second.headers["HX-Redirect"]
+    assert await count(db, "orders") == 1
+    assert len(fake_payments.sessions) == 1
+
+
+async def test_unknown_product_is_a_clear_404_and_writes_nothing(
+    client: QuartClient, db: Database
+) -> None:
+    response = await client.post("/checkout/nope", form={"attempt": ATTEMPT}, headers=HX)
+    assert response.status_code == 404
+    assert "We don&#39;t sell that product" in await response.get_data(as_text=True)
+    plain = await client.post("/checkout/nope")
+    page = await plain.get_data(as_text=True)
+    assert plain.status_code == 404 and "<html" in page and "Back to the shop" in page
+    assert await count(db, "orders") == 0
+
+
+async def test_inactive_product_cannot_be_bought(client: QuartClient, db: Database) -> None:
+    response = await client.post("/checkout/retired", headers=HX)
+    assert response.status_code == 409
+    assert "not available" in await response.get_data(as_text=True)
+    assert await count(db, "orders") == 0
+
+
+async def test_get_checkout_creates_nothing(
+    client: QuartClient, fake_payments: FakePayments, db: Database
+) -> None:
+    response = await client.get("/checkout/mug")
+    assert response.status_code == 405
+    assert "POST" in response.headers["Allow"]
+    assert await count(db, "orders") == 0
+    assert fake_payments.requests == []
+
+
+async def test_stripe_down_gives_try_again_and_aborts_the_order(
+    client: QuartClient, fake_payments: FakePayments, db: Database
+) -> None:
+    fake_payments.fail = True
+    response = await client.post("/checkout/mug", form={"attempt": ATTEMPT}, headers=HX)
+    assert response.status_code == 503
+    text = await response.get_data(as_text=True)
+    assert "try again" in text and "fake outage" not in text and "Traceback" not in text
+    order = await db.fetch_one("SELECT status FROM orders")
+    assert order is not None and order["status"] == "aborted"
+
+
+async def _checkout(client: QuartClient, db: Database) -> tuple[str, str]:
+    await client.post("/checkout/mug", form={"attempt": ATTEMPT})
+    order = await db.fetch_one("SELECT token, stripe_session_id FROM orders")
+    assert order is not None
+    return order["token"], order["stripe_session_id"]
+
+
+async def test_receipt_polls_until_final_then_stops(
+    client: QuartClient, db: Database, fake_payments: FakePayments
+) -> None:
+    token, session_id = await _checkout(client, db)
+    page = await (await client.get(f"/orders/{token}")).get_data(as_text=True)
+    assert "Confirming payment" in page
+    assert 'hx-trigger="every 2s"' in page
+    assert '<meta http-equiv="refresh"' in page
+    assert 'aria-live="polite"' in page
+
+    body, header = signed(
+        event(
+            "checkout.session.completed",
+            {"id": session_id, "status": "complete", "payment_status": "paid"},
+        )
+    )
+    response = await client.post("/webhook", data=body, headers={"Stripe-Signature": header})
+    assert response.status_code == 200
+
+    fragment = await (await client.get(f"/orders/{token}/status")).get_data(as_text=True)
+    assert "Paid" in fragment
+    assert "hx-trigger" not in fragment
+    assert "<html" not in fragment
+
+
+async def test_success_page_asks_stripe_and_shows_paid_before_the_webhook(
+    client: QuartClient, db: Database, fake_payments: FakePayments
+) -> None:
+    token, session_id = await _checkout(client, db)
+    fake_payments.complete(session_id)
+    page = await (await client.get(f"/orders/{token}?session_id={session_id}")).get_data(
+        as_text=True
+    )
+    assert "Paid" in page and "hx-trigger" not in page
+    events = await db.fetch_all("SELECT status, source FROM order_events ORDER BY id")
+    assert [(e["status"], e["source"]) for e in events] == [
+        ("pending", "checkout"),
+        ("paid", "success page"),
+    ]
+
+
+async def test_success_page_does_not_trust_the_query_string(
+    client: QuartClient, db: Database, fake_payments: FakePayments
+) -> None:
+    token, session_id = await _checkout(client, db)
+    # The session is still open: the query string alone must not make it paid.
+    page = await (await client.get(f"/orders/{token}?session_id={session_id}")).get_data(
+        as_text=True
+    )
+    assert "Confirming payment" in page
+    # Another order's or a made-up session id is not even looked up.
+    page = await (await client.get(f"/orders/{token}?session_id=cs_test_other")).get_data(
+        as_text=True
+    )
+    assert "Confirming payment" in page
+
+
+async def test_unknown_order_token_is_404(client: QuartClient) -> None:
+    for path in ("/orders/nope", "/orders/nope/status", "/orders/nope/cancelled"):
+        response = await client.get(path)
+        assert response.status_code == 404, path
+
+
+async def test_cancel_expires_the_session_and_offers_the_way_back(
+    client: QuartClient, db: Database, fake_payments: FakePayments
+) -> None:
+    token, session_id = await _checkout(client, db)
+    response = await client.get(f"/orders/{token}/cancelled")
+    page = await response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Payment cancelled" in page and "/#product-mug" in page
+    assert fake_payments.sessions[session_id].status == "expired"
+    row = await db.fetch_one("SELECT status FROM orders")
+    assert row is not None and row["status"] == "expired"
+
+
+async def test_cancel_after_paying_keeps_the_payment(
+    client: QuartClient, db: Database, fake_payments: FakePayments
+) -> None:
+    token, session_id = await _checkout(client, db)
+    fake_payments.complete(session_id)
+    page = await (await client.get(f"/orders/{token}/cancelled")).get_data(as_text=True)
+    assert "Your payment went through" in page
+    row = await db.fetch_one("SELECT status FROM orders")
+    assert row is not None and row["status"] == "paid"
+
+
+async def test_pages_carry_security_headers(client: QuartClient) -> None:
+    response = await client.get("/")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert re.search(r"form-action 'self' http://127\.0\.0\.1:12111", csp)
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+async def test_cross_site_form_posts_are_refused(client: QuartClient, db: Database) -> None:
+    for headers in (
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Origin": "https://evil.example"},
+    ):
+        response = await client.post("/checkout/mug", form={"attempt": ATTEMPT}, headers=headers)
+        assert response.status_code == 403, headers
+    assert await count(db, "orders") == 0
+    same = await client.post(
+        "/checkout/mug", form={"attempt": ATTEMPT}, headers={"Sec-Fetch-Site": "same-origin"}
+    )
+    assert same.status_code == 303

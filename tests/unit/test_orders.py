@@ -1,0 +1,122 @@
+"""The order state machine and the mapping from Stripe's objects to it."""
+
+from __future__ import annotations
+
+import pytest
+
+from storefront.orders import (
+    OrderStatus,
+    can_transition,
+    next_status,
+    outcome_from_event,
+    status_from_session,
+)
+
+S = OrderStatus
+
+
+@pytest.mark.parametrize(
+    ("current", "new"),
+    [
+        (S.PENDING, S.PAID),
+        (S.PENDING, S.PROCESSING),
+        (S.PROCESSING, S.PAID),
+        (S.PROCESSING, S.FAILED),
+        (S.PENDING, S.EXPIRED),
+        (S.PAID, S.REFUNDED),
+        (S.PENDING, S.ABORTED),
+    ],
+)
+def test_forward_transitions_are_allowed(current: OrderStatus, new: OrderStatus) -> None:
+    assert can_transition(current, new)
+    assert next_status(current, new) is new
+
+
+@pytest.mark.parametrize(
+    ("current", "new"),
+    [
+        (S.PAID, S.EXPIRED),  # a late expiry never undoes a payment
+        (S.PAID, S.PROCESSING),  # completed(unpaid) arriving after async success
+        (S.PAID, S.PAID),  # a duplicate
+        (S.EXPIRED, S.PAID),
+        (S.FAILED, S.PAID),
+        (S.REFUNDED, S.PAID),
+        (S.PROCESSING, S.PENDING),
+        (S.ABORTED, S.PAID),
+        (S.PROCESSING, S.EXPIRED),
+    ],
+)
+def test_backward_or_repeated_transitions_change_nothing(
+    current: OrderStatus, new: OrderStatus
+) -> None:
+    assert not can_transition(current, new)
+    assert next_status(current, new) is current
+
+
+def test_none_changes_nothing() -> None:
+    assert next_status(S.PENDING, None) is S.PENDING
+
+
+def test_only_pending_and_processing_keep_the_receipt_polling() -> None:
+    assert {s for s in S if not s.is_final} == {S.PENDING, S.PROCESSING}
+
+
+@pytest.mark.parametrize(
+    ("session", "expected"),
+    [
+        ({"status": "open", "payment_status": "unpaid"}, None),
+        ({"status": "complete", "payment_status": "paid"}, S.PAID),
+        ({"status": "complete", "payment_status": "no_payment_required"}, S.PAID),
+        ({"status": "complete", "payment_status": "unpaid"}, S.PROCESSING),
+        ({"status": "expired", "payment_status": "unpaid"}, S.EXPIRED),
+    ],
+)
+def test_status_from_session(session: dict[str, str], expected: OrderStatus | None) -> None:
+    assert status_from_session(session) is expected
+
+
+def test_completed_event_carries_what_finds_the_order() -> None:
+    outcome = outcome_from_event(
+        "checkout.session.completed",
+        {
+            "id": "cs_test_1",
+            "status": "complete",
+            "payment_status": "paid",
+            "client_reference_id": "tok",
+            "payment_intent": "pi_1",
+            "customer_details": {"email": "a@example.com"},
+        },
+    )
+    assert outcome is not None
+    assert outcome.status is S.PAID
+    assert (outcome.session_id, outcome.order_token, outcome.payment_intent) == (
+        "cs_test_1",
+        "tok",
+        "pi_1",
+    )
+    assert outcome.customer_email == "a@example.com"
+
+
+@pytest.mark.parametrize(
+    ("event_type", "expected"),
+    [
+        ("checkout.session.async_payment_succeeded", S.PAID),
+        ("checkout.session.async_payment_failed", S.FAILED),
+        ("checkout.session.expired", S.EXPIRED),
+    ],
+)
+def test_session_events(event_type: str, expected: OrderStatus) -> None:
+    outcome = outcome_from_event(event_type, {"id": "cs_test_1", "status": "complete"})
+    assert outcome is not None and outcome.status is expected
+
+
+def test_full_refund_refunds_and_partial_does_not() -> None:
+    full = outcome_from_event("charge.refunded", {"refunded": True, "payment_intent": "pi_1"})
+    partial = outcome_from_event("charge.refunded", {"refunded": False, "payment_intent": "pi_1"})
+    assert full is not None and full.status is S.REFUNDED and full.payment_intent == "pi_1"
+    assert partial is None
+
+
+def test_other_events_are_not_ours() -> None:
+    assert outcome_from_event("customer.created", {"id": "cus_1"}) is None
+    assert outcome_from_event("checkout.session.unknown", {"id": "cs_1"}) is None
