@@ -12,6 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from dotenv import load_dotenv
+
 from storefront.config import ConfigError, Settings
 
 log = logging.getLogger("storefront")
@@ -25,6 +27,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     parser = _parser()
     args = parser.parse_args(argv)
+    # Settings come from the environment; a .env beside the project fills gaps.
+    load_dotenv(ROOT / ".env", override=False)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -202,9 +202,14 @@ class StripePayments:
         _reject_future_timestamp(header or "")
         try:
             data = json.loads(payload)
-            return WebhookEvent(id=data["id"], type=data["type"], object=data["data"]["object"])
+            event = WebhookEvent(id=data["id"], type=data["type"], object=data["data"]["object"])
         except (ValueError, KeyError, TypeError):
             raise SignatureError("signed payload is not a Stripe event") from None
+        if not (
+            isinstance(event.id, str) and isinstance(event.type, str) and event.id
+        ) or not isinstance(event.object, dict):
+            raise SignatureError("signed payload is not a Stripe event")
+        return event
 
 
 def _reject_future_timestamp(header: str) -> None:

@@ -1,0 +1,172 @@
+"""POST /webhook: signatures, deduplication, transactions (real SQLite, fake gateway)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from quart.testing import QuartClient
+
+from storefront.db import Database
+from tests.integration.conftest import event, signed
+
+ATTEMPT = "b" * 22
+
+
+async def pending_order(client: QuartClient, db: Database) -> tuple[str, str]:
+    await client.post("/checkout/mug", form={"attempt": ATTEMPT})
+    row = await db.fetch_one("SELECT token, stripe_session_id FROM orders")
+    assert row is not None
+    return row["token"], row["stripe_session_id"]
+
+
+def completed(session_id: str, event_id: str = "evt_1", payment_status: str = "paid") -> dict:
+    return event(
+        "checkout.session.completed",
+        {
+            "id": session_id,
+            "object": "checkout.session",
+            "status": "complete",
+            "payment_status": payment_status,
+            "payment_intent": "pi_123",
+            "customer_details": {"email": "shopper@example.com"},
+        },
+        event_id,
+    )
+
+
+async def snapshot(db: Database) -> list[tuple]:
+    rows = []
+    for table in ("orders", "order_events", "webhook_events"):
+        rows += [(table, *tuple(r)) for r in await db.fetch_all(f"SELECT * FROM {table}")]
+    return rows
+
+
+async def post(client: QuartClient, body: str, header: str | None):  # type: ignore[no-untyped-def]
+    headers = {"Content-Type": "application/json"}
+    if header is not None:
+        headers["Stripe-Signature"] = header
+    return await client.post("/webhook", data=body, headers=headers)
+
+
+async def test_completed_paid_moves_the_order_to_paid(client: QuartClient, db: Database) -> None:
+    token, session_id = await pending_order(client, db)
+    response = await post(client, *signed(completed(session_id)))
+    assert response.status_code == 200
+    assert (await response.get_json())["result"] == "applied"
+    order = await db.fetch_one("SELECT * FROM orders")
+    assert order is not None
+    assert order["status"] == "paid"
+    assert order["payment_intent"] == "pi_123"
+    assert order["customer_email"] == "shopper@example.com"
+    timeline = await db.fetch_all("SELECT status, source, stripe_event_id FROM order_events")
+    assert [tuple(r) for r in timeline] == [
+        ("pending", "checkout", None),
+        ("paid", "webhook", "evt_1"),
+    ]
+
+
+async def test_a_duplicate_event_is_a_no_op_200(client: QuartClient, db: Database) -> None:
+    _, session_id = await pending_order(client, db)
+    body, header = signed(completed(session_id))
+    assert (await post(client, body, header)).status_code == 200
+    before = await snapshot(db)
+    again = await post(client, body, header)
+    assert again.status_code == 200
+    assert (await again.get_json())["result"] == "duplicate"
+    assert await snapshot(db) == before
+
+
+async def test_unknown_event_types_are_acknowledged(client: QuartClient, db: Database) -> None:
+    response = await post(client, *signed(event("customer.created", {"id": "cus_1"}, "evt_c")))
+    assert response.status_code == 200
+    assert (await response.get_json())["result"] == "ignored"
+
+
+async def test_a_late_expiry_does_not_undo_a_payment(client: QuartClient, db: Database) -> None:
+    _, session_id = await pending_order(client, db)
+    await post(client, *signed(completed(session_id)))
+    expired = event("checkout.session.expired", {"id": session_id, "status": "expired"}, "evt_2")
+    response = await post(client, *signed(expired))
+    assert (await response.get_json())["result"] == "unchanged"
+    order = await db.fetch_one("SELECT status FROM orders")
+    assert order is not None and order["status"] == "paid"
+
+
+def _forged(session_id: str) -> tuple[str, str]:
+    return signed(completed(session_id), secret="whsec_someoneelse000000")
+
+
+def _stale(session_id: str) -> tuple[str, str]:
+    return signed(completed(session_id), at=int(time.time()) - 301)
+
+
+def _future(session_id: str) -> tuple[str, str]:
+    return signed(completed(session_id), at=int(time.time()) + 3600)
+
+
+def _missing(session_id: str) -> tuple[str, None]:
+    return signed(completed(session_id))[0], None
+
+
+def _malformed(session_id: str) -> tuple[str, str]:
+    return signed(completed(session_id))[0], "t=abc,v1="
+
+
+def _tampered(session_id: str) -> tuple[str, str]:
+    body, header = signed(completed(session_id))
+    return body.replace('"paid"', '"unpaid"', 1), header
+
+
+@pytest.mark.parametrize(
+    "make", [_forged, _stale, _future, _missing, _malformed, _tampered], ids=lambda f: f.__name__
+)
+async def test_bad_signatures_are_400_and_change_nothing(
+    client: QuartClient, db: Database, make
+) -> None:  # type: ignore[no-untyped-def]
+    _, session_id = await pending_order(client, db)
+    before = await snapshot(db)
+    response = await post(client, *make(session_id))
+    assert response.status_code == 400
+    assert await snapshot(db) == before
+
+
+async def test_a_signed_body_that_is_not_an_event_is_400(client: QuartClient) -> None:
+    import stripe
+
+    from tests.integration.conftest import WEBHOOK_SECRET
+
+    body = '{"id": "evt_x", "type": "x", "data": {"object": []}}'
+    header = stripe.WebhookSignature.generate_signature_header(
+        body, WEBHOOK_SECRET, int(time.time())
+    )
+    assert (await post(client, body, header)).status_code == 400
+
+
+async def test_a_failure_before_commit_is_500_and_the_retry_applies_it(
+    client: QuartClient, db: Database
+) -> None:
+    _, session_id = await pending_order(client, db)
+    body, header = signed(completed(session_id))
+    # Break the timeline table for real, so the transaction fails half-way.
+    async with db.transaction() as conn:
+        await conn.execute("ALTER TABLE order_events RENAME TO order_events_away")
+    response = await post(client, body, header)
+    assert response.status_code == 500
+    assert "Traceback" not in await response.get_data(as_text=True)
+    assert await db.fetch_all("SELECT * FROM webhook_events") == []
+    order = await db.fetch_one("SELECT status FROM orders")
+    assert order is not None and order["status"] == "pending"
+
+    async with db.transaction() as conn:
+        await conn.execute("ALTER TABLE order_events_away RENAME TO order_events")
+    retry = await post(client, body, header)
+    assert retry.status_code == 200
+    order = await db.fetch_one("SELECT status FROM orders")
+    assert order is not None and order["status"] == "paid"
+
+
+async def test_an_oversized_body_is_413(client: QuartClient, db: Database) -> None:
+    body = "x" * (300 * 1024)
+    response = await client.post("/webhook", data=body, headers={"Stripe-Signature": "t=1,v1=00"})
+    assert response.status_code == 413
