@@ -1,0 +1,386 @@
+"""The ``/v1`` API blueprint: the part of Stripe's HTTP API the shop uses."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+from quart import Blueprint, Response, current_app, g, request
+
+from .checkout import build_session, check_known, check_metadata, public_line_items
+from .errors import StripeApiError, api_error, invalid, missing_param, no_such
+from .forms import parse_body
+from .objects import list_object, new_id
+from .state import SandboxState
+
+api = Blueprint("sandbox_api", __name__, url_prefix="/v1")
+
+View = Callable[..., Awaitable[Any]]
+
+NO_KEY = (
+    "You did not provide an API key. You need to provide your API key in the Authorization "
+    "header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See "
+    "https://stripe.com/docs/api#authentication for details, or we can help at "
+    "https://support.stripe.com/."
+)
+
+
+def sandbox() -> SandboxState:
+    """The state of the app serving this request."""
+    return current_app.extensions["sandbox"]
+
+
+def api_key_from_headers() -> str:
+    """The secret key from Bearer or Basic auth; 401 unless it is a test key."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    key = ""
+    if scheme.lower() == "bearer":
+        key = credentials.strip()
+    elif scheme.lower() == "basic":
+        # curl -u sk_test_...: sends the key as the Basic user name.
+        try:
+            key = base64.b64decode(credentials).decode().partition(":")[0]
+        except (ValueError, UnicodeDecodeError):
+            key = ""
+    if not key:
+        raise StripeApiError(401, NO_KEY)
+    if not key.startswith("sk_test_") or len(key) < 12:
+        masked = key[:8] + "*" * 4 + key[-4:] if len(key) > 12 else "****"
+        raise StripeApiError(
+            401,
+            f"Invalid API Key provided: {masked}. The sandbox accepts test secret keys "
+            "(sk_test_...) only.",
+        )
+    return key
+
+
+@api.before_request
+async def authenticate_and_disturb() -> None:
+    """Check the key, parse parameters, then apply the latency and failure knobs."""
+    state = sandbox()
+    state.stats["api_requests"] += 1
+    g.request_id = new_id("req_", 14)
+    g.api_key = api_key_from_headers()
+    if request.method == "POST":
+        raw = (await request.get_data(as_text=True)) or ""
+    else:
+        raw = request.query_string.decode()
+    g.params = parse_body(raw)
+    settings = state.settings
+    if settings.latency_ms:
+        await asyncio.sleep(settings.latency_ms / 1000)
+    if settings.failure_rate and state.rng.random() < settings.failure_rate:
+        state.stats["api_failures_injected"] += 1
+        raise api_error()
+
+
+@api.after_request
+async def stripe_headers(response: Response) -> Response:
+    """Headers every Stripe API answer carries."""
+    response.headers["Request-Id"] = g.get("request_id", "")
+    response.headers.setdefault("Stripe-Version", request.headers.get("Stripe-Version", ""))
+    if "Idempotency-Key" in request.headers:
+        response.headers["Idempotency-Key"] = request.headers["Idempotency-Key"]
+    return response
+
+
+def idempotency_error(message: str) -> StripeApiError:
+    """A 400 ``idempotency_error`` (the SDK raises ``IdempotencyError``)."""
+    return StripeApiError(400, message, type="idempotency_error")
+
+
+def idempotent(view: View) -> View:
+    """Honour ``Idempotency-Key``: replay the stored answer or refuse other parameters."""
+
+    @wraps(view)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        key = request.headers.get("Idempotency-Key")
+        if not key:
+            return await view(*args, **kwargs)
+        state = sandbox()
+        scope = (g.api_key, key)
+        fingerprint = json.dumps(g.params, sort_keys=True)
+        # One lock per key: a concurrent twin waits, then replays the first answer.
+        lock = state.idempotency_locks.setdefault(scope, asyncio.Lock())
+        async with lock:
+            stored = state.idempotency.get(scope)
+            if stored is not None:
+                if stored["endpoint"] != (request.method, request.path):
+                    raise idempotency_error(
+                        "Keys for idempotent requests can only be used for the same endpoint "
+                        f"they were first used for ({stored['endpoint'][0]} "
+                        f"{stored['endpoint'][1]}). Try using a key other than '{key}'."
+                    )
+                if stored["fingerprint"] != fingerprint:
+                    raise idempotency_error(
+                        "Keys for idempotent requests can only be used with the same "
+                        f"parameters they were first used with. Try using a key other than "
+                        f"'{key}' if you meant to execute a different request."
+                    )
+                response = Response(
+                    stored["body"], status=stored["status"], content_type="application/json"
+                )
+                response.headers["Idempotent-Replayed"] = "true"
+                response.headers["Original-Request"] = stored["request_id"]
+                return response
+            g.idempotency_key = key
+            result = await view(*args, **kwargs)
+            response = await current_app.make_response(result)
+            # Only answers of operations that ran are kept; errors may be retried.
+            if response.status_code < 400:
+                state.idempotency[scope] = {
+                    "endpoint": (request.method, request.path),
+                    "fingerprint": fingerprint,
+                    "status": response.status_code,
+                    "body": await response.get_data(as_text=True),
+                    "request_id": g.request_id,
+                }
+            return response
+
+    return wrapper
+
+
+def request_ref() -> tuple[str, str | None]:
+    """The ``request`` part of events this API call causes."""
+    return g.request_id, g.get("idempotency_key")
+
+
+def parse_limit(params: dict[str, Any]) -> int:
+    """``limit`` between 1 and 100, default 10."""
+    raw = params.get("limit", "10")
+    if not isinstance(raw, str) or not raw.isdigit():
+        raise invalid(f"Invalid integer: {raw}", "limit")
+    limit = int(raw)
+    if not 1 <= limit <= 100:
+        raise invalid("This value must be between 1 and 100.", "limit")
+    return limit
+
+
+def paginate(
+    items: list[dict[str, Any]], params: dict[str, Any], url: str, kind: str
+) -> dict[str, Any]:
+    """Cut a newest-first list with ``limit``, ``starting_after`` and ``ending_before``."""
+    limit = parse_limit(params)
+    ids = [item["id"] for item in items]
+    if params.get("starting_after"):
+        cursor = params["starting_after"]
+        if cursor not in ids:
+            raise no_such(kind, cursor, "starting_after")
+        items = items[ids.index(cursor) + 1 :]
+    elif params.get("ending_before"):
+        cursor = params["ending_before"]
+        if cursor not in ids:
+            raise no_such(kind, cursor, "ending_before")
+        before = items[: ids.index(cursor)]
+        return list_object(url, before[-limit:], has_more=len(before) > limit)
+    return list_object(url, items[:limit], has_more=len(items) > limit)
+
+
+def expansions(params: dict[str, Any], allowed: set[str], prefix: str = "") -> set[str]:
+    """The requested ``expand[]`` paths; 400 for ones the sandbox cannot expand."""
+    raw = params.get("expand", [])
+    if not isinstance(raw, list):
+        raise invalid("Invalid array", "expand")
+    wanted = set()
+    for index, path in enumerate(raw):
+        name = path.removeprefix(prefix) if prefix else path
+        if name not in allowed:
+            raise invalid(f"This property cannot be expanded ({path}).", f"expand[{index}]")
+        wanted.add(name)
+    return wanted
+
+
+def render_session(record: Any, wanted: set[str]) -> dict[str, Any]:
+    """A session object with the requested expansions."""
+    obj = dict(record.obj)
+    if "line_items" in wanted:
+        obj["line_items"] = public_line_items(
+            record, f"/v1/checkout/sessions/{record.id}/line_items"
+        )
+    if "payment_intent" in wanted:
+        obj["payment_intent"] = sandbox().payment_intent(record)
+    return obj
+
+
+SESSION_EXPANDABLE = {"line_items", "payment_intent"}
+
+
+@api.post("/checkout/sessions")
+@idempotent
+async def create_session() -> dict[str, Any]:
+    """Create an open Checkout Session."""
+    state = sandbox()
+    wanted = expansions(g.params, SESSION_EXPANDABLE)
+    record = build_session(g.params, state.now(), state.settings.public_base)
+    state.add_session(record)
+    return render_session(record, wanted)
+
+
+@api.get("/checkout/sessions")
+async def list_sessions() -> dict[str, Any]:
+    """List sessions newest first, optionally for one payment intent."""
+    params = g.params
+    check_known(
+        params, {"limit", "starting_after", "ending_before", "payment_intent", "status", "expand"}
+    )
+    wanted = expansions(params, SESSION_EXPANDABLE, "data.")
+    records = list(reversed(sandbox().sessions.values()))
+    if params.get("payment_intent"):
+        records = [r for r in records if r.obj["payment_intent"] == params["payment_intent"]]
+    if params.get("status"):
+        records = [r for r in records if r.obj["status"] == params["status"]]
+    page = paginate([r.obj for r in records], params, "/v1/checkout/sessions", "checkout.session")
+    page["data"] = [render_session(sandbox().sessions[o["id"]], wanted) for o in page["data"]]
+    return page
+
+
+@api.get("/checkout/sessions/<session_id>")
+async def retrieve_session(session_id: str) -> dict[str, Any]:
+    """Retrieve one session."""
+    check_known(g.params, {"expand"})
+    wanted = expansions(g.params, SESSION_EXPANDABLE)
+    return render_session(sandbox().session(session_id), wanted)
+
+
+@api.post("/checkout/sessions/<session_id>/expire")
+@idempotent
+async def expire_session(session_id: str) -> dict[str, Any]:
+    """Expire an open session now."""
+    check_known(g.params, {"expand"})
+    wanted = expansions(g.params, SESSION_EXPANDABLE)
+    state = sandbox()
+    record = state.session(session_id)
+    state.expire(record, request_ref())
+    return render_session(record, wanted)
+
+
+@api.get("/checkout/sessions/<session_id>/line_items")
+async def session_line_items(session_id: str) -> dict[str, Any]:
+    """The line items of one session, as a list."""
+    check_known(g.params, {"limit", "starting_after", "ending_before", "expand"})
+    record = sandbox().session(session_id)
+    url = f"/v1/checkout/sessions/{session_id}/line_items"
+    return paginate(public_line_items(record, url)["data"], g.params, url, "item")
+
+
+@api.get("/events/<event_id>")
+async def retrieve_event(event_id: str) -> dict[str, Any]:
+    """Retrieve one event."""
+    check_known(g.params, {"expand"})
+    event = sandbox().events.get(event_id)
+    if event is None:
+        raise no_such("event", event_id)
+    return event
+
+
+def parse_bool(value: Any, param: str) -> bool:
+    """Stripe's ``true``/``false`` parameters."""
+    if value in ("true", "false"):
+        return value == "true"
+    raise invalid(f"Invalid boolean: {value}", param)
+
+
+def type_matches(pattern: str, event_type: str) -> bool:
+    """``type`` filters accept a trailing ``*`` wildcard as Stripe's do."""
+    if pattern.endswith("*"):
+        return event_type.startswith(pattern[:-1])
+    return pattern == event_type
+
+
+@api.get("/events")
+async def list_events() -> dict[str, Any]:
+    """List events newest first, filtered by type and delivery success."""
+    params = g.params
+    check_known(
+        params,
+        {
+            "type",
+            "types",
+            "delivery_success",
+            "limit",
+            "starting_after",
+            "ending_before",
+            "expand",
+        },
+    )
+    state = sandbox()
+    events = list(reversed(state.events.values()))
+    if params.get("type"):
+        events = [e for e in events if type_matches(params["type"], e["type"])]
+    if params.get("types"):
+        types = params["types"] if isinstance(params["types"], list) else [params["types"]]
+        events = [e for e in events if any(type_matches(t, e["type"]) for t in types)]
+    if "delivery_success" in params:
+        wanted = parse_bool(params["delivery_success"], "delivery_success")
+        events = [e for e in events if state.deliverer.delivery_success(e["id"]) is wanted]
+    return paginate(events, params, "/v1/events", "event")
+
+
+@api.post("/refunds")
+@idempotent
+async def create_refund() -> dict[str, Any]:
+    """Refund a paid session's payment intent, in full or in part."""
+    params = g.params
+    check_known(params, {"payment_intent", "amount", "metadata", "reason", "expand"})
+    if not params.get("payment_intent"):
+        raise missing_param("payment_intent")
+    amount = None
+    if "amount" in params:
+        raw = params["amount"]
+        if not isinstance(raw, str) or not raw.isdigit() or int(raw) < 1:
+            raise invalid(f"Invalid positive integer: {raw}", "amount")
+        amount = int(raw)
+    reason = params.get("reason") or None
+    if reason not in (None, "duplicate", "fraudulent", "requested_by_customer"):
+        raise invalid(
+            "Invalid reason: must be one of duplicate, fraudulent, or requested_by_customer",
+            "reason",
+        )
+    metadata = check_metadata(params.get("metadata", {}), "metadata")
+    state = sandbox()
+    record = state.session_by_payment_intent(params["payment_intent"])
+    return state.refund(record, amount, metadata, reason)
+
+
+@api.post("/webhook_endpoints")
+@idempotent
+async def create_webhook_endpoint() -> dict[str, Any]:
+    """Register an endpoint; the answer is the only time its secret is shown."""
+    params = g.params
+    check_known(params, {"url", "enabled_events", "description", "metadata", "api_version"})
+    if not params.get("url"):
+        raise missing_param("url")
+    if "enabled_events" not in params:
+        raise missing_param("enabled_events")
+    url = params["url"]
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise invalid("Invalid URL: must be an http(s) URL", "url", "url_invalid")
+    events = params["enabled_events"]
+    if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+        raise invalid("Invalid array", "enabled_events")
+    endpoint = sandbox().add_endpoint(url, events)
+    if params.get("description"):
+        endpoint.description = str(params["description"])
+    return endpoint.public(with_secret=True)
+
+
+@api.get("/webhook_endpoints")
+async def list_webhook_endpoints() -> dict[str, Any]:
+    """List endpoints, newest first, without their secrets."""
+    check_known(g.params, {"limit", "starting_after", "ending_before", "expand"})
+    endpoints = [e.public() for e in reversed(sandbox().endpoints.values())]
+    return paginate(endpoints, g.params, "/v1/webhook_endpoints", "webhook_endpoint")
+
+
+@api.get("/webhook_endpoints/<endpoint_id>")
+async def retrieve_webhook_endpoint(endpoint_id: str) -> dict[str, Any]:
+    """Retrieve one endpoint, without its secret."""
+    endpoint = sandbox().endpoints.get(endpoint_id)
+    if endpoint is None:
+        raise no_such("webhook_endpoint", endpoint_id)
+    return endpoint.public()

@@ -1,0 +1,92 @@
+"""The sandbox app factory: blueprints, error shapes, headers and background tasks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from quart import Quart, Response, render_template, request
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+
+from .api import api
+from .errors import StripeApiError, unrecognized_url
+from .hosted import pages
+from .settings import SandboxSettings
+from .state import SandboxState
+
+HERE = Path(__file__).resolve().parent
+
+# Currencies Stripe counts in whole units (no minor unit).
+ZERO_DECIMAL = {
+    "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv",
+    "xaf", "xof", "xpf",
+}  # fmt: skip
+SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥"}
+
+# No scripts at all; forms may post (and redirect) anywhere, so form-action stays open.
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data: https: http:; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def format_money(amount: int, currency: str) -> str:
+    """``1999, "eur"`` -> ``€19.99``; zero-decimal currencies stay whole."""
+    code = currency.lower()
+    value = f"{amount:,}" if code in ZERO_DECIMAL else f"{amount / 100:,.2f}"
+    symbol = SYMBOLS.get(code)
+    return f"{symbol}{value}" if symbol else f"{value} {code.upper()}"
+
+
+def format_time(timestamp: float) -> str:
+    """A Unix time as a readable UTC time."""
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def create_sandbox_app(settings: SandboxSettings | None = None) -> Quart:
+    """Build the sandbox: API under /v1, hosted pages, and its own tools under /_sandbox."""
+    settings = settings or SandboxSettings()
+    app = Quart(
+        "storefront.sandbox",
+        template_folder=str(HERE / "templates"),
+        static_folder=str(HERE / "static"),
+        static_url_path="/_sandbox/static",
+    )
+    state = SandboxState(settings)
+    app.extensions["sandbox"] = state
+    app.jinja_env.filters["money"] = format_money
+    app.jinja_env.filters["when"] = format_time
+    app.register_blueprint(api)
+    app.register_blueprint(pages)
+
+    @app.before_serving
+    async def start_background() -> None:
+        await state.start()
+
+    @app.after_serving
+    async def stop_background() -> None:
+        await state.stop()
+
+    @app.errorhandler(StripeApiError)
+    async def stripe_error(error: StripeApiError) -> tuple[dict[str, object], int]:
+        return error.body(), error.status
+
+    @app.errorhandler(NotFound)
+    @app.errorhandler(MethodNotAllowed)
+    async def no_route(
+        error: Exception,
+    ) -> Response | tuple[dict[str, object], int] | tuple[str, int]:
+        if request.path.startswith("/v1/") or request.path == "/v1":
+            stripe = unrecognized_url(request.method, request.path)
+            return stripe.body(), stripe.status
+        return await render_template("missing.html"), 404
+
+    @app.after_request
+    async def security_headers(response: Response) -> Response:
+        if response.mimetype == "text/html":
+            response.headers["Content-Security-Policy"] = CSP
+            response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    return app

@@ -1,0 +1,274 @@
+"""Pages a person sees: the hosted payment page, authentication, and the sandbox's own pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, current_app, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from .cards import (
+    AUTHENTICATION_FAILED,
+    NAME_MISSING,
+    Attempt,
+    Outcome,
+    check_email,
+    judge_card,
+    judge_iban,
+)
+from .checkout import SessionRecord
+from .settings import mask_secret
+from .state import SandboxState
+
+pages = Blueprint("sandbox_pages", __name__)
+
+PageResult = str | tuple[str, int] | WerkzeugResponse
+
+
+def sandbox() -> SandboxState:
+    """The state of the app serving this request."""
+    return current_app.extensions["sandbox"]
+
+
+def success_redirect(record: SessionRecord) -> WerkzeugResponse:
+    """303 to ``success_url`` with ``{CHECKOUT_SESSION_ID}`` filled in, as Checkout does."""
+    url = record.obj["success_url"].replace("{CHECKOUT_SESSION_ID}", record.id)
+    return redirect(url, 303)
+
+
+async def closed_page(record: SessionRecord, status: int = 200) -> tuple[str, int]:
+    """The page for a session that takes no more payments."""
+    return await render_template("closed.html", session=record.obj), status
+
+
+async def pay_page(
+    record: SessionRecord,
+    *,
+    error: str | None = None,
+    form: str | None = None,
+    values: dict[str, str] | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    """The payment page, optionally with an error under one of its forms."""
+    return (
+        await render_template(
+            "pay.html",
+            session=record.obj,
+            lines=[item["_line"] for item in record.line_items],
+            error=error,
+            error_form=form,
+            values=values or {},
+        ),
+        status,
+    )
+
+
+def lookup(session_id: str) -> SessionRecord | None:
+    """The session for a hosted page, or None."""
+    return sandbox().sessions.get(session_id)
+
+
+async def not_found() -> tuple[str, int]:
+    """The page for an unknown session id."""
+    return await render_template("missing.html"), 404
+
+
+@pages.get("/c/pay/<session_id>")
+async def pay(session_id: str) -> PageResult:
+    """Show the payment page of an open session, or say why it is closed."""
+    record = lookup(session_id)
+    if record is None:
+        return await not_found()
+    if record.obj["status"] != "open":
+        return await closed_page(record)
+    if record.pending_auth is not None:
+        return redirect(url_for("sandbox_pages.authenticate", session_id=session_id), 303)
+    return await pay_page(record)
+
+
+def refused(attempt: Attempt) -> int:
+    """Declines answer 402 like Stripe's card errors; form mistakes answer 400."""
+    return 402 if attempt.decline_code in ("generic_decline", "insufficient_funds") else 400
+
+
+@pages.post("/c/pay/<session_id>/card")
+async def pay_card(session_id: str) -> PageResult:
+    """Take a card payment with one of Stripe's test numbers."""
+    record = lookup(session_id)
+    if record is None:
+        return await not_found()
+    if record.obj["status"] != "open":
+        return await closed_page(record, 409)
+    form = await request.form
+    values = {
+        "email": form.get("email", "").strip(),
+        "expiry": form.get("expiry", "").strip(),
+        "name": form.get("name", "").strip(),
+    }
+    email_error = check_email(values["email"])
+    if email_error:
+        return await pay_page(record, error=email_error, form="card", values=values, status=400)
+    state = sandbox()
+    attempt = judge_card(
+        form.get("number", ""), values["expiry"], form.get("cvc", ""), state.today()
+    )
+    if attempt.outcome is Outcome.DECLINE:
+        return await pay_page(
+            record, error=attempt.message, form="card", values=values, status=refused(attempt)
+        )
+    if not values["name"]:
+        return await pay_page(record, error=NAME_MISSING, form="card", values=values, status=400)
+    if attempt.outcome is Outcome.AUTHENTICATE:
+        record.pending_auth = {"email": values["email"], "name": values["name"]}
+        return redirect(url_for("sandbox_pages.authenticate", session_id=session_id), 303)
+    state.complete(record, values["email"], values["name"], "card")
+    return success_redirect(record)
+
+
+@pages.post("/c/pay/<session_id>/bank")
+async def pay_bank(session_id: str) -> PageResult:
+    """Take a SEPA Direct Debit: complete unpaid now, settle later."""
+    record = lookup(session_id)
+    if record is None:
+        return await not_found()
+    if record.obj["status"] != "open":
+        return await closed_page(record, 409)
+    if "sepa_debit" not in record.obj["payment_method_types"]:
+        return await pay_page(
+            record, error="This session does not accept bank debits.", form="bank", status=400
+        )
+    form = await request.form
+    values = {
+        "bank_email": form.get("email", "").strip(),
+        "bank_name": form.get("name", "").strip(),
+    }
+    error = check_email(values["bank_email"])
+    attempt = judge_iban(form.get("iban", ""))
+    if error is None and attempt.outcome is Outcome.DECLINE:
+        error = attempt.message
+    if error is None and not values["bank_name"]:
+        error = NAME_MISSING
+    if error is not None:
+        return await pay_page(record, error=error, form="bank", values=values, status=400)
+    sandbox().complete(
+        record,
+        values["bank_email"],
+        values["bank_name"],
+        "sepa_debit",
+        settles_ok=attempt.outcome is Outcome.SETTLE_LATER_OK,
+    )
+    return success_redirect(record)
+
+
+@pages.get("/c/pay/<session_id>/authenticate")
+async def authenticate(session_id: str) -> PageResult:
+    """The stand-in for the bank's 3D Secure page."""
+    record = lookup(session_id)
+    if record is None:
+        return await not_found()
+    if record.obj["status"] != "open":
+        return await closed_page(record)
+    if record.pending_auth is None:
+        return redirect(url_for("sandbox_pages.pay", session_id=session_id), 303)
+    return await render_template("authenticate.html", session=record.obj)
+
+
+@pages.post("/c/pay/<session_id>/authenticate")
+async def finish_authentication(session_id: str) -> PageResult:
+    """Complete or fail the authentication step."""
+    record = lookup(session_id)
+    if record is None:
+        return await not_found()
+    if record.obj["status"] != "open":
+        return await closed_page(record, 409)
+    pending = record.pending_auth
+    if pending is None:
+        return redirect(url_for("sandbox_pages.pay", session_id=session_id), 303)
+    form = await request.form
+    if form.get("outcome") == "complete":
+        sandbox().complete(record, pending["email"], pending["name"], "card")
+        return success_redirect(record)
+    record.pending_auth = None
+    return await pay_page(
+        record, error=AUTHENTICATION_FAILED, form="card", values=pending, status=402
+    )
+
+
+@pages.get("/")
+async def index() -> str:
+    """The sandbox's home: what it is, its sessions and endpoints."""
+    state = sandbox()
+    sessions = [r.obj for r in reversed(state.sessions.values())][:50]
+    return await render_template(
+        "index.html",
+        sessions=sessions,
+        endpoints=endpoints_view(state),
+        settings_lines=state.settings.describe(),
+        stats=state.stats,
+    )
+
+
+def endpoints_view(state: SandboxState) -> list[dict[str, Any]]:
+    """Endpoints as shown on pages: secrets masked."""
+    return [
+        {
+            "id": e.id,
+            "url": e.url,
+            "events": ", ".join(e.enabled_events),
+            "secret": mask_secret(e.secret),
+        }
+        for e in state.endpoints.values()
+    ]
+
+
+@pages.get("/_sandbox/events")
+async def events_page() -> str:
+    """Every event, newest first, with its delivery attempts and a resend button."""
+    state = sandbox()
+    rows = [
+        {
+            "event": event,
+            "deliveries": state.deliverer.deliveries.get(event["id"], []),
+            "success": state.deliverer.delivery_success(event["id"]),
+        }
+        for event in reversed(state.events.values())
+    ]
+    return await render_template(
+        "events.html", rows=rows, endpoints=endpoints_view(state), stats=state.stats
+    )
+
+
+@pages.post("/_sandbox/events/<event_id>/resend")
+async def resend_event(event_id: str) -> PageResult:
+    """Deliver one event again right now, then show the list."""
+    state = sandbox()
+    if event_id not in state.events:
+        return await not_found()
+    await state.deliverer.resend(event_id, list(state.endpoints.values()))
+    return redirect(url_for("sandbox_pages.events_page") + f"#{event_id}", 303)
+
+
+@pages.get("/_sandbox/stats")
+async def stats() -> dict[str, int]:
+    """Delivery and API counters as JSON."""
+    return dict(sandbox().stats)
+
+
+@pages.post("/_sandbox/sessions/<session_id>/age")
+async def age_session(session_id: str) -> PageResult:
+    """Move a session ``seconds`` into the past and expire it if that makes it due."""
+    state = sandbox()
+    record = state.sessions.get(session_id)
+    if record is None:
+        return {"error": f"no such session {session_id}"}, 404  # type: ignore[return-value]
+    try:
+        seconds = int(request.args.get("seconds", "0"))
+    except ValueError:
+        return {"error": "seconds must be an integer"}, 400  # type: ignore[return-value]
+    state.age(record, seconds)
+    state.expire_due()
+    return {
+        "id": record.id,
+        "status": record.obj["status"],
+        "expires_at": record.obj["expires_at"],
+    }  # type: ignore[return-value]
