@@ -50,7 +50,7 @@ async def post(client: QuartClient, body: str, header: str | None):  # type: ign
 
 
 async def test_completed_paid_moves_the_order_to_paid(client: QuartClient, db: Database) -> None:
-    token, session_id = await pending_order(client, db)
+    _, session_id = await pending_order(client, db)
     response = await post(client, *signed(completed(session_id)))
     assert response.status_code == 200
     assert (await response.get_json())["result"] == "applied"

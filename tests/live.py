@@ -1,0 +1,147 @@
+"""The shop and the sandbox served over real HTTP on free ports, for tests."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import secrets
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from quart import Quart
+
+from storefront import create_app
+from storefront.catalog import read_products_file, save_products
+from storefront.config import Settings
+from storefront.db import Database
+from storefront.sandbox import SandboxSettings, create_sandbox_app
+from storefront.serving import BackgroundServer, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "whsec_livetestsecret0123456789"
+FAST_RETRIES = (0.2, 0.5, 1.0, 2.0, 4.0)
+
+
+class LiveStack:
+    """A sandbox and a shop talking to each other through real sockets."""
+
+    def __init__(self, database: Path, **sandbox_knobs: Any):
+        self.database = database
+        self.shop_port = free_port()
+        self.sandbox_port = free_port()
+        self.shop_url = f"http://127.0.0.1:{self.shop_port}"
+        self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
+        knobs = {"retry_schedule": FAST_RETRIES, "seed": 7, **sandbox_knobs}
+        self.sandbox_settings = SandboxSettings(
+            public_url=self.sandbox_url,
+            webhook_url=f"{self.shop_url}/webhook",
+            webhook_secret=SECRET,
+            **knobs,
+        )
+        self.sandbox_app = create_sandbox_app(self.sandbox_settings)
+        self.sandbox = BackgroundServer(self.sandbox_app, port=self.sandbox_port)
+        self.shop_app: Quart | None = None
+        self.shop: BackgroundServer | None = None
+
+    def shop_settings(self) -> Settings:
+        settings = Settings.from_env(
+            {
+                "STRIPE_WEBHOOK_SECRET": SECRET,
+                "STRIPE_API_BASE": self.sandbox_url,
+                "STOREFRONT_BASE_URL": self.shop_url,
+                "STOREFRONT_DATABASE": str(self.database),
+                "STOREFRONT_RECONCILE_INTERVAL": "0",
+            }
+        )
+        return dataclasses.replace(settings, max_network_retries=3)
+
+    @property
+    def db(self) -> Database:
+        assert self.shop_app is not None
+        return self.shop_app.extensions["db"]
+
+    @property
+    def sandbox_state(self) -> Any:
+        return self.sandbox_app.extensions["sandbox"]
+
+    async def start(self) -> None:
+        db = Database(self.database)
+        await db.open()
+        await save_products(db, read_products_file(ROOT / "data" / "products.toml"))
+        await db.close()
+        await self.sandbox.start()
+        await self.start_shop()
+
+    async def start_shop(self) -> None:
+        self.shop_app = create_app(self.shop_settings())
+        self.shop = BackgroundServer(self.shop_app, port=self.shop_port)
+        await self.shop.start()
+
+    async def stop_shop(self) -> None:
+        if self.shop is not None:
+            await self.shop.stop()
+            self.shop = None
+
+    async def stop(self) -> None:
+        await self.stop_shop()
+        await self.sandbox.stop()
+
+    async def __aenter__(self) -> LiveStack:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def order(self, token: str) -> dict[str, Any]:
+        row = await self.db.fetch_one("SELECT * FROM orders WHERE token = ?", (token,))
+        assert row is not None, f"no order {token}"
+        return dict(row)
+
+    async def wait_for_status(self, token: str, status: str, within: float = 10.0) -> None:
+        """Wait until the order reaches ``status`` (webhooks arrive asynchronously)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while (current := (await self.order(token))["status"]) != status:
+            if loop.time() > deadline:
+                raise AssertionError(f"order {token} is {current}, not {status}")
+            await asyncio.sleep(0.05)
+
+
+async def buy(http: aiohttp.ClientSession, stack: LiveStack, slug: str) -> tuple[str, str]:
+    """Press Buy as htmx would; return the order token and the payment page URL."""
+    async with http.post(
+        f"{stack.shop_url}/checkout/{slug}",
+        data={"attempt": secrets.token_urlsafe(16)},
+        headers={"HX-Request": "true"},
+        allow_redirects=False,
+    ) as response:
+        assert response.status in (200, 204), await response.text()
+        pay_url = response.headers["HX-Redirect"]
+    session_id = pay_url.rsplit("/", 1)[-1]
+    row = await stack.db.fetch_one(
+        "SELECT token FROM orders WHERE stripe_session_id = ?", (session_id,)
+    )
+    assert row is not None
+    return row["token"], pay_url
+
+
+CARD = {
+    "email": "shopper@example.com",
+    "name": "Test Shopper",
+    "number": "4242 4242 4242 4242",
+    "expiry": "12/34",
+    "cvc": "123",
+}
+
+
+async def pay(
+    http: aiohttp.ClientSession, pay_url: str, number: str = "4242 4242 4242 4242"
+) -> aiohttp.ClientResponse:
+    """Post the hosted page's card form; the answer is not followed."""
+    async with http.post(
+        f"{pay_url}/card", data={**CARD, "number": number}, allow_redirects=False
+    ) as response:
+        await response.read()
+        return response
