@@ -32,6 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # The SDK logs every request at INFO; our own lines already say what matters.
+    logging.getLogger("stripe").setLevel(logging.WARNING)
     try:
         settings = Settings.from_env(os.environ)
         if getattr(args, "database", None):

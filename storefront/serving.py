@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 
 from hypercorn.asyncio import serve
@@ -21,8 +22,9 @@ def hypercorn_config(host: str, port: int, *, access_log: bool = False) -> Confi
     """Build a Hypercorn config bound to ``host:port``."""
     config = Config()
     config.bind = [f"{host}:{port}"]
-    config.accesslog = "-" if access_log else None
-    config.errorlog = "-"
+    # Hand Hypercorn our loggers so each line is written once, by our handler.
+    config.accesslog = logging.getLogger("hypercorn.access") if access_log else None
+    config.errorlog = logging.getLogger("hypercorn.error")
     # Answer at once on shutdown instead of waiting for keep-alive clients.
     config.graceful_timeout = 1.0
     return config
