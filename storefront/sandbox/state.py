@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import random
@@ -52,6 +53,15 @@ class SandboxState:
             )
             endpoint.description = "default endpoint from the sandbox settings"
             self.endpoints[endpoint.id] = endpoint
+
+    def update_settings(self, **changes: Any) -> SandboxSettings:
+        """Change knobs while running (e.g. failure_rate on, then off, in a chaos test)."""
+        for name in ("webhook_url", "webhook_secret", "public_url", "seed"):
+            if name in changes:
+                raise ValueError(f"{name} cannot change while the sandbox runs")
+        self.settings = dataclasses.replace(self.settings, **changes)
+        self.deliverer.settings = self.settings
+        return self.settings
 
     # -- lifecycle ---------------------------------------------------------------
 
