@@ -135,14 +135,12 @@ def suite_settings(receiver_url: str, port: int, **overrides: Any) -> SandboxSet
 
 @contextlib.asynccontextmanager
 async def running_sandbox(
-    receiver: Receiver | None = None, **overrides: Any
+    receiver_options: Receiver | None = None, **overrides: Any
 ) -> AsyncIterator[Sandbox]:
-    """Start a receiver (unless given), a sandbox wired to it, and an SDK client."""
-    own_receiver = receiver is None
-    receiver = receiver or Receiver()
-    if own_receiver:
-        receiver.server = BackgroundServer(receiver.app())
-        await receiver.server.start()
+    """Start a receiver (configured like ``receiver_options``), a sandbox, an SDK client."""
+    receiver = receiver_options or Receiver()
+    receiver.server = BackgroundServer(receiver.app())
+    await receiver.server.start()
     port = free_port()
     settings = suite_settings(receiver.url, port, **overrides)
     server = BackgroundServer(create_sandbox_app(settings), port=port)
@@ -156,8 +154,7 @@ async def running_sandbox(
     finally:
         await http_client.close_async()
         await server.stop()
-        if own_receiver:
-            await receiver.server.stop()
+        await receiver.server.stop()
 
 
 @dataclass
