@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from . import run_sandbox
 from .settings import SandboxSettings, add_arguments
@@ -36,6 +36,15 @@ def settings_from(ns: argparse.Namespace, environ: dict[str, str]) -> SandboxSet
     return SandboxSettings.from_args(ns, SandboxSettings.from_env(environ))
 
 
+def secret_was_generated(ns: argparse.Namespace, environ: Mapping[str, str]) -> bool:
+    """True when neither a flag nor the environment chose the webhook secret."""
+    return not (
+        ns.webhook_secret
+        or environ.get("SANDBOX_WEBHOOK_SECRET")
+        or environ.get("STRIPE_WEBHOOK_SECRET")
+    )
+
+
 async def _serve(settings: SandboxSettings, host: str, port: int) -> None:
     shutdown = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -53,6 +62,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if secret_was_generated(ns, os.environ) and settings.webhook_url:
+        # A shop started separately needs this run's secret to verify signatures; it is a
+        # throwaway test secret, shown once on stdout and never in the log.
+        print(
+            f"webhook secret generated for this run: {settings.webhook_secret}\n"
+            "(set STRIPE_WEBHOOK_SECRET to choose a stable one)",
+            flush=True,
+        )
     asyncio.run(_serve(settings, ns.host, ns.port))
     return 0
 

@@ -83,7 +83,8 @@ async def authenticate_and_disturb() -> None:
 async def stripe_headers(response: Response) -> Response:
     """Headers every Stripe API answer carries."""
     response.headers["Request-Id"] = g.get("request_id", "")
-    response.headers.setdefault("Stripe-Version", request.headers.get("Stripe-Version", ""))
+    if "Stripe-Version" in request.headers:
+        response.headers["Stripe-Version"] = request.headers["Stripe-Version"]
     if "Idempotency-Key" in request.headers:
         response.headers["Idempotency-Key"] = request.headers["Idempotency-Key"]
     return response

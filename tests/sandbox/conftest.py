@@ -36,9 +36,10 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 @pytest.fixture(
     params=["sandbox", pytest.param("stripe", marks=pytest.mark.stripe_live)], scope="session"
 )
-async def target(request: pytest.FixtureRequest, sandbox: Sandbox) -> AsyncIterator[Target]:
+async def target(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
     """The same contract runs against the sandbox, and with -m stripe_live against Stripe."""
     if request.param == "sandbox":
+        sandbox: Sandbox = request.getfixturevalue("sandbox")
         yield Target("sandbox", sandbox.client, sandbox)
         return
     key = os.environ.get("STRIPE_SECRET_KEY", "")
