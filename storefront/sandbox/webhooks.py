@@ -151,12 +151,11 @@ class Deliverer:
     def delivery_success(self, event_id: str) -> bool | None:
         """True when every endpoint got the event, False when one's last try failed."""
         deliveries = self.deliveries.get(event_id, [])
-        finished = [d for d in deliveries if d.state != "pending" or d.attempts]
-        if not finished:
-            return None
+        if deliveries and all(d.state == "succeeded" for d in deliveries):
+            return True
         if any(d.state != "succeeded" and d.attempts for d in deliveries):
             return False
-        return all(d.state == "succeeded" for d in deliveries)
+        return None  # nothing tried yet, or no endpoint wanted it
 
     def submit(self, event: dict[str, Any], endpoints: list[Endpoint]) -> None:
         """Queue ``event`` for each endpoint, applying the duplicate and shuffle knobs."""
