@@ -218,10 +218,14 @@ def build_session(params: dict[str, Any], now: int, public_base: str) -> Session
     success_url = check_url(params["success_url"], "success_url")
     cancel_url = check_url(params["cancel_url"], "cancel_url") if "cancel_url" in params else None
 
+    # Without payment_method_types Stripe offers the methods enabled in the
+    # Dashboard; the sandbox acts as an account with cards and SEPA Direct
+    # Debit on, so a shop that sends none still meets a delayed method in eur.
+    default_methods = ["card", "sepa_debit"] if currency == "eur" else ["card"]
     methods = [
         as_str(method, f"payment_method_types[{index}]")
         for index, method in enumerate(
-            as_list(params.get("payment_method_types", ["card"]), "payment_method_types")
+            as_list(params.get("payment_method_types", default_methods), "payment_method_types")
         )
     ]
     for index, method in enumerate(methods):

@@ -41,7 +41,8 @@ async def test_create_returns_an_open_unpaid_session(target: Target) -> None:
     assert abs(session.expires_at - (session.created + 24 * 3600)) <= 5
     if target.sandbox:
         assert session.url == f"{target.sandbox.url}/c/pay/{session.id}"
-        assert session.payment_method_types == ["card"]
+        # Like an account with cards and SEPA Direct Debit enabled.
+        assert session.payment_method_types == ["card", "sepa_debit"]
 
 
 async def test_retrieve_returns_the_same_session(target: Target) -> None:

@@ -38,7 +38,7 @@ async def pay_card(
 
 
 async def test_page_shows_items_total_labels_and_back_link(sandbox: Sandbox, http) -> None:
-    session = await new_session(sandbox)
+    session = await new_session(sandbox, payment_method_types=["card"])
     async with http.get(session.url) as response:
         assert response.status == 200
         html = await response.text()
@@ -220,7 +220,7 @@ async def test_invalid_iban_is_refused(sandbox: Sandbox, http) -> None:
 
 
 async def test_card_only_session_refuses_bank_debit(sandbox: Sandbox, http) -> None:
-    session = await new_session(sandbox)
+    session = await new_session(sandbox, payment_method_types=["card"])
     status, _, _ = await post(
         http,
         f"{session.url}/bank",
