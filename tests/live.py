@@ -32,7 +32,12 @@ class LiveStack:
         self.sandbox_port = free_port()
         self.shop_url = f"http://127.0.0.1:{self.shop_port}"
         self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
-        knobs = {"retry_schedule": FAST_RETRIES, "seed": 7, **sandbox_knobs}
+        knobs = {
+            "retry_schedule": FAST_RETRIES,
+            "seed": 7,
+            "async_payment_delay": 1.0,
+            **sandbox_knobs,
+        }
         self.sandbox_settings = SandboxSettings(
             public_url=self.sandbox_url,
             webhook_url=f"{self.shop_url}/webhook",

@@ -120,3 +120,34 @@ async def test_the_shop_reads_well_on_a_phone(
     assert width <= 390
     await page.screenshot(path=artifacts_dir / "catalog-phone.png", full_page=True)
     await context.close()
+
+
+async def pay_by_bank(page: Page, iban: str) -> None:
+    await page.locator("#bank-email").fill(CARD["email"])
+    await page.get_by_label("Account holder name").fill(CARD["name"])
+    await page.get_by_label("IBAN").fill(iban)
+    await page.get_by_role("button", name="Pay by bank debit").click()
+
+
+async def test_a_bank_debit_shows_processing_then_paid(
+    page: Page, stack: LiveStack, artifacts_dir: Path
+) -> None:
+    await page.goto(stack.shop_url)
+    await press_buy(page, stack, "Canvas tote")
+    await pay_by_bank(page, "DE89370400440532013000")
+    await page.wait_for_url(re.compile(r"/orders/"))
+    status = page.locator("#order-status")
+    await expect(status).to_contain_text("Payment processing")
+    await page.screenshot(path=artifacts_dir / "receipt-processing.png", full_page=True)
+    # The debit settles later; the receipt's polling picks it up.
+    await expect(status).to_contain_text("Paid", timeout=8_000)
+    await expect(status.locator(".timeline li")).to_have_count(3)
+
+
+async def test_a_failed_bank_debit_ends_failed(page: Page, stack: LiveStack) -> None:
+    await page.goto(stack.shop_url)
+    await press_buy(page, stack, "Dotted notebook")
+    await pay_by_bank(page, "DE62370400440532013001")
+    await page.wait_for_url(re.compile(r"/orders/"))
+    status = page.locator("#order-status")
+    await expect(status).to_contain_text("Payment failed", timeout=8_000)
