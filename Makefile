@@ -35,7 +35,10 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Loopback-only load runs (about 15 minutes); writes bench/RESULTS.md.
 bench: setup
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y wrk)
 	$(BIN)/python -m bench.run
 
 clean:

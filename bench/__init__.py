@@ -1,0 +1,1 @@
+"""Benchmarks of the shop beside its baselines; run with `make bench`."""

@@ -1,0 +1,220 @@
+"""The tutorial's approach, reproduced: a synchronous Flask app with the synchronous Stripe SDK.
+
+It serves the same catalog page (the shop's own templates), creates Checkout
+Sessions with the blocking SDK, and verifies webhooks with ``construct_event``,
+as Stripe's Flask quick-start does. Orders live in the same SQLite schema, with
+one connection per request as Flask's tutorial opens them, and the same PRAGMAs
+the shop uses, so the comparison is about the serving model, not the database.
+
+Run: ``gunicorn 'bench.baseline.flask_app:create_app()'`` with the shop's environment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import stripe
+from flask import Blueprint, Flask, g, redirect, render_template, request
+from werkzeug.wrappers import Response
+
+ROOT = Path(__file__).resolve().parents[2]
+SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£"}
+
+catalog = Blueprint("catalog", __name__)
+checkout = Blueprint("checkout", __name__)
+receipts = Blueprint("receipts", __name__)
+webhooks = Blueprint("webhooks", __name__)
+
+
+class Status(StrEnum):
+    """Order statuses, with the one property the shop's templates read."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    PAID = "paid"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    REFUNDED = "refunded"
+    ABORTED = "aborted"
+
+    @property
+    def is_final(self) -> bool:
+        """True once nothing more is expected."""
+        return self not in (Status.PENDING, Status.PROCESSING)
+
+
+def money(amount: int, currency: str) -> str:
+    """Format minor units the way the shop's templates expect."""
+    symbol = SYMBOLS.get(currency.lower())
+    number = f"{amount / 100:,.2f}"
+    return f"{symbol}{number}" if symbol else f"{number} {currency.upper()}"
+
+
+def when(value: str) -> str:
+    """Show a stored UTC timestamp briefly."""
+    date, _, time = value.partition("T")
+    return f"{date} {time[:5]} UTC"
+
+
+def db() -> sqlite3.Connection:
+    """One connection per request, closed at teardown (Flask's tutorial pattern)."""
+    if "db" not in g:
+        conn = sqlite3.connect(os.environ["STOREFRONT_DATABASE"], isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA busy_timeout = 5000")
+        g.db = conn
+    return g.db
+
+
+@catalog.get("/")
+def index() -> str:
+    """The catalog: the shop's template over the same query."""
+    products = db().execute("SELECT * FROM products WHERE active = 1 ORDER BY id").fetchall()
+    attempts = {p["slug"]: secrets.token_urlsafe(16) for p in products}
+    return render_template("catalog.html", products=products, attempts=attempts)
+
+
+@checkout.post("/checkout/<slug>", endpoint="checkout")
+def create_checkout(slug: str) -> Response:
+    """Insert a pending order, create its session with the blocking SDK, redirect."""
+    conn = db()
+    product = conn.execute("SELECT * FROM products WHERE slug = ?", (slug,)).fetchone()
+    if product is None:
+        return Response("not found", status=404)
+    token = secrets.token_urlsafe(24)
+    base = os.environ["STOREFRONT_BASE_URL"]
+    conn.execute("BEGIN IMMEDIATE")
+    order_id = conn.execute(
+        "INSERT INTO orders (token, product_id, amount_total, currency) VALUES (?, ?, ?, ?)",
+        (token, product["id"], product["unit_amount"], product["currency"]),
+    ).lastrowid
+    conn.execute(
+        "INSERT INTO order_events (order_id, status, source) VALUES (?, 'pending', 'checkout')",
+        (order_id,),
+    )
+    conn.execute("COMMIT")
+    session = stripe.checkout.Session.create(
+        mode="payment",
+        line_items=[
+            {
+                "price_data": {
+                    "currency": product["currency"],
+                    "unit_amount": product["unit_amount"],
+                    "product_data": {
+                        "name": product["name"],
+                        "description": product["description"],
+                    },
+                },
+                "quantity": 1,
+            }
+        ],
+        success_url=f"{base}/orders/{token}?session_id={{CHECKOUT_SESSION_ID}}",
+        cancel_url=f"{base}/orders/{token}/cancelled",
+        client_reference_id=token,
+        metadata={"order_token": token},
+        idempotency_key=f"baseline-checkout-{token}",
+    )
+    conn.execute("UPDATE orders SET stripe_session_id = ? WHERE id = ?", (session.id, order_id))
+    return redirect(session.url, 303)
+
+
+def _order(token: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    conn = db()
+    row = conn.execute(
+        "SELECT o.*, p.name AS product_name FROM orders o JOIN products p"
+        " ON p.id = o.product_id WHERE o.token = ?",
+        (token,),
+    ).fetchone()
+    if row is None:
+        return None
+    order = dict(row) | {"status": Status(row["status"])}
+    events = conn.execute(
+        "SELECT status, source, created_at FROM order_events WHERE order_id = ? ORDER BY id",
+        (row["id"],),
+    ).fetchall()
+    timeline = [dict(e) | {"status": Status(e["status"])} for e in events]
+    return order, timeline
+
+
+@receipts.get("/orders/<token>")
+def receipt(token: str) -> str | Response:
+    """The receipt page with its polling status fragment."""
+    found = _order(token)
+    if found is None:
+        return Response("not found", status=404)
+    return render_template("receipt.html", order=found[0], timeline=found[1])
+
+
+@receipts.get("/orders/<token>/status")
+def status(token: str) -> str | Response:
+    """The status fragment that receipt pages poll."""
+    found = _order(token)
+    if found is None:
+        return Response("not found", status=404)
+    return render_template("partials/order_status.html", order=found[0], timeline=found[1])
+
+
+@webhooks.post("/webhook")
+def webhook() -> tuple[dict[str, Any], int]:
+    """Verify with construct_event, then dedupe and mark paid in one transaction."""
+    payload = request.get_data()
+    try:
+        event = stripe.Webhook.construct_event(
+            payload, request.headers.get("Stripe-Signature", ""), os.environ["WEBHOOK_SECRET"]
+        )
+    except (ValueError, stripe.SignatureVerificationError):
+        return {"error": "invalid signature"}, 400
+    conn = db()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        fresh = conn.execute(
+            "INSERT OR IGNORE INTO webhook_events (id, type) VALUES (?, ?)",
+            (event.id, event.type),
+        ).rowcount
+        if fresh and event.type == "checkout.session.completed":
+            session_id = event.data.object.id
+            row = conn.execute(
+                "UPDATE orders SET status = 'paid' WHERE stripe_session_id = ?"
+                " AND status IN ('pending', 'processing') RETURNING id",
+                (session_id,),
+            ).fetchone()
+            if row is not None:
+                conn.execute(
+                    "INSERT OR IGNORE INTO order_events (order_id, status, source,"
+                    " stripe_event_id) VALUES (?, 'paid', 'webhook', ?)",
+                    (row["id"], event.id),
+                )
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return {"received": True}, 200
+
+
+def create_app() -> Flask:
+    """Configure the global Stripe module the way the tutorial does, and the routes."""
+    stripe.api_key = os.environ.get("STRIPE_SECRET_KEY") or "sk_test_sandbox"
+    stripe.api_base = os.environ["STRIPE_API_BASE"]
+    os.environ.setdefault("WEBHOOK_SECRET", os.environ.get("STRIPE_WEBHOOK_SECRET", ""))
+    app = Flask(
+        __name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static")
+    )
+    app.jinja_env.filters["money"] = money
+    app.jinja_env.filters["when"] = when
+    app.jinja_env.globals["sandbox_mode"] = True
+    for blueprint in (catalog, checkout, receipts, webhooks):
+        app.register_blueprint(blueprint)
+
+    @app.teardown_appcontext
+    def _close(_: BaseException | None) -> None:
+        conn = g.pop("db", None)
+        if conn is not None:
+            conn.close()
+
+    return app

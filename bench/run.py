@@ -1,0 +1,78 @@
+"""Run every benchmark scenario and write bench/RESULTS.md: `python -m bench.run`."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+
+from bench import measure, procs, scenarios
+from bench.measure import goal_at_most
+from bench.report import render
+from bench.scenarios import Section
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+MEMORY_GOAL_MB = 150.0
+
+
+def _scenarios() -> dict[str, Callable[[], list[Section]]]:
+    from bench.browser import browser
+
+    return {
+        "checkout": scenarios.checkout,
+        "catalog": lambda: [scenarios.catalog()],
+        "webhooks": lambda: [scenarios.webhooks()],
+        "polling": lambda: [scenarios.polling()],
+        "browser": lambda: [browser()],
+    }
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    # Turn SIGTERM into an exception so the `finally` blocks stop every server.
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the chosen scenarios (all by default) and write the report."""
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--only", action="append", help="run only this scenario (repeatable)")
+    parser.add_argument("--rounds", type=int, default=measure.ROUNDS, help="rounds per scenario")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the report")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("bench: wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
+        return 2
+    measure.ROUNDS = args.rounds
+    signal.signal(signal.SIGTERM, _stop)
+    chosen = _scenarios()
+    names = args.only or list(chosen)
+    started = time.monotonic()
+    sections: list[Section] = []
+    try:
+        for name in names:
+            print(f"bench: {name} …", flush=True)
+            began = time.monotonic()
+            sections += chosen[name]()
+            print(f"bench: {name} done in {time.monotonic() - began:.0f} s", flush=True)
+    finally:
+        procs.stop_all()
+    ours = {k: v for s in sections for k, v in s.memory_mb.items() if k.startswith("ours")}
+    worst = max(ours.values(), default=0.0)
+    memory = goal_at_most(
+        f"RSS of one worker after the loads < {MEMORY_GOAL_MB:g} MB", worst, MEMORY_GOAL_MB, " MB"
+    )
+    command = "make bench" if not argv and len(sys.argv) == 1 else " ".join(sys.argv)
+    report = render(sections, memory, time.monotonic() - started, command)
+    args.output.write_text(report, encoding="utf-8")
+    print(report)
+    print(f"bench: wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
