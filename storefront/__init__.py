@@ -41,7 +41,7 @@ def create_app(
     app.jinja_env.filters["when"] = format_timestamp
     app.jinja_env.globals["sandbox_mode"] = settings.sandbox
 
-    db = Database(settings.database)
+    db = Database(settings.database, busy_timeout_ms=settings.db_busy_timeout_ms)
     gateway = payments or StripePayments(
         settings.stripe_secret_key,
         settings.webhook_secret,
@@ -55,6 +55,7 @@ def create_app(
 
     for module in (catalog, checkout, receipts, webhooks):
         app.register_blueprint(module.bp)
+    app.extensions["status_sync"] = receipts.StatusSyncLimiter(settings.status_sync_after)
     security.install(app, settings.base_url, settings.checkout_origin)
     _register_error_handlers(app)
 

@@ -110,7 +110,7 @@ async def _save(settings: Settings, products: list) -> int:  # type: ignore[type
     from storefront.catalog import save_products
     from storefront.db import Database
 
-    db = Database(settings.database)
+    db = Database(settings.database, busy_timeout_ms=settings.db_busy_timeout_ms)
     await db.open()
     try:
         return await save_products(db, products)
@@ -202,7 +202,7 @@ async def _reconcile(args: argparse.Namespace, settings: Settings) -> None:
     from storefront.fulfilment import reconcile
     from storefront.payments import StripePayments
 
-    db = Database(settings.database)
+    db = Database(settings.database, busy_timeout_ms=settings.db_busy_timeout_ms)
     payments = StripePayments(
         settings.stripe_secret_key,
         settings.webhook_secret,

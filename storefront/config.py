@@ -15,6 +15,7 @@ STRIPE_CHECKOUT_ORIGIN = "https://checkout.stripe.com"
 
 _SECRET_KEY = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9]{8,}$")
 _WEBHOOK_SECRET = re.compile(r"^whsec_[A-Za-z0-9+/=_-]{8,}$")
+_METHOD_TYPE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 
 
 class ConfigError(ValueError):
@@ -41,6 +42,13 @@ class Settings:
     reconcile_interval: float = 60.0
     reconcile_after: float = 15 * 60.0
     max_body_bytes: int = 256 * 1024
+    # How long a write waits for another connection's lock before failing (and
+    # the webhook answering 500, so Stripe retries).
+    db_busy_timeout_ms: int = 5000
+    # Empty: let Stripe pick from the Dashboard's methods; set to offer e.g. sepa_debit.
+    payment_method_types: tuple[str, ...] = ()
+    # A polled open order is checked with Stripe at most this often (0: never).
+    status_sync_after: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -86,6 +94,9 @@ class Settings:
             max_network_retries=_int(environ, "STRIPE_MAX_NETWORK_RETRIES", 2, 0, 10),
             reconcile_interval=_float(environ, "STOREFRONT_RECONCILE_INTERVAL", 60.0, 0.0),
             reconcile_after=_float(environ, "STOREFRONT_RECONCILE_AFTER", 900.0, 0.0),
+            db_busy_timeout_ms=_int(environ, "STOREFRONT_DB_BUSY_TIMEOUT_MS", 5000, 0, 600_000),
+            payment_method_types=_method_types(environ.get("STOREFRONT_PAYMENT_METHOD_TYPES", "")),
+            status_sync_after=_float(environ, "STOREFRONT_STATUS_SYNC_AFTER", 30.0, 0.0),
         )
 
 
@@ -94,6 +105,17 @@ def _url(name: str, value: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
     return value.rstrip("/")
+
+
+def _method_types(raw: str) -> tuple[str, ...]:
+    methods = tuple(m.strip() for m in raw.split(",") if m.strip())
+    for method in methods:
+        if not _METHOD_TYPE.match(method):
+            raise ConfigError(
+                f"STOREFRONT_PAYMENT_METHOD_TYPES must be a comma-separated list like "
+                f"card,sepa_debit; got {method!r}"
+            )
+    return methods
 
 
 def _origin(url: str) -> str:

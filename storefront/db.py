@@ -20,16 +20,16 @@ _PRAGMAS = (
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",
     "PRAGMA foreign_keys = ON",
-    "PRAGMA busy_timeout = 5000",
 )
+DEFAULT_BUSY_TIMEOUT_MS = 5000
 
 
-async def _connect(path: Path) -> aiosqlite.Connection:
+async def _connect(path: Path, busy_timeout_ms: int) -> aiosqlite.Connection:
     # isolation_level=None: autocommit, so transactions are exactly the
     # BEGIN … COMMIT we write and nothing is left open by accident.
     conn = await aiosqlite.connect(path, isolation_level=None)
     conn.row_factory = aiosqlite.Row
-    for pragma in _PRAGMAS:
+    for pragma in (*_PRAGMAS, f"PRAGMA busy_timeout = {int(busy_timeout_ms)}"):
         await conn.execute(pragma)
     return conn
 
@@ -42,8 +42,9 @@ class Database:
     the writer. Reads use a second connection and see only committed rows.
     """
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS):
         self.path = Path(path)
+        self.busy_timeout_ms = busy_timeout_ms
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
@@ -51,9 +52,9 @@ class Database:
     async def open(self) -> None:
         """Open both connections, creating the schema if needed."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await _connect(self.path)
+        self._writer = await _connect(self.path, self.busy_timeout_ms)
         await apply_schema(self._writer)
-        self._reader = await _connect(self.path)
+        self._reader = await _connect(self.path, self.busy_timeout_ms)
 
     async def close(self) -> None:
         """Close both connections."""
@@ -66,15 +67,19 @@ class Database:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """Run a block as one write transaction; roll back if it raises."""
         assert self._writer is not None, "database is not open"
+        writer = self._writer
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
             try:
-                yield self._writer
+                await writer.execute("BEGIN IMMEDIATE")
+                yield writer
+                await writer.execute("COMMIT")
             except BaseException:
-                await self._writer.execute("ROLLBACK")
+                # Also when BEGIN or COMMIT itself failed or was cancelled (a
+                # client hanging up cancels its request): aiosqlite runs calls in
+                # order on its thread, and ``rollback()`` does nothing outside a
+                # transaction, so the writer is never left inside one.
+                await writer.rollback()
                 raise
-            else:
-                await self._writer.execute("COMMIT")
 
     async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
         """Run a read query and return its first row, if any."""

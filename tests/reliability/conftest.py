@@ -1,0 +1,83 @@
+"""Fixtures for the reliability suite: real SQLite files, the real sandbox, real HTTP."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from quart import Quart
+
+from storefront import create_app
+from storefront.config import Settings
+from storefront.db import Database
+from tests.fakes import FakePayments
+from tests.integration.conftest import WEBHOOK_SECRET, make_settings, seed
+from tests.live import LiveStack
+
+# Figures the chaos test leaves for the terminal summary.
+CHAOS_FIGURES = pytest.StashKey[list[str]]()
+
+
+class Stack(LiveStack):
+    """A LiveStack whose shop settings can be changed per test."""
+
+    def __init__(self, database: Path, shop: dict[str, Any] | None = None, **knobs: Any):
+        super().__init__(database, **knobs)
+        self.shop_overrides = shop or {}
+
+    def shop_settings(self) -> Settings:
+        return dataclasses.replace(super().shop_settings(), **self.shop_overrides)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain HTTP client (no cookies shared between tests)."""
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Path:
+    return tmp_path / "shop.sqlite3"
+
+
+@pytest.fixture
+def fake_payments() -> FakePayments:
+    return FakePayments(WEBHOOK_SECRET)
+
+
+@pytest.fixture
+async def shop(database: Path, fake_payments: FakePayments) -> AsyncIterator[Quart]:
+    """The shop on a real SQLite file, with our own fake payments gateway."""
+    await seed(database)
+    app = create_app(make_settings(database), payments=fake_payments)
+    async with app.test_app():
+        yield app
+
+
+@pytest.fixture
+def db(shop: Quart) -> Database:
+    return shop.extensions["db"]
+
+
+async def snapshot(db: Database) -> list[tuple[Any, ...]]:
+    """Every row of every shop table, to compare before and after."""
+    rows: list[tuple[Any, ...]] = []
+    for table in ("products", "orders", "order_events", "webhook_events"):
+        rows += [
+            (table, *tuple(r)) for r in await db.fetch_all(f"SELECT * FROM {table} ORDER BY 1")
+        ]
+    return rows
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Print the chaos run's figures after the test session."""
+    lines = config.stash.get(CHAOS_FIGURES, [])
+    if lines:
+        terminalreporter.section("chaos figures")
+        for line in lines:
+            terminalreporter.write_line(line)
