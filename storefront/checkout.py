@@ -30,6 +30,7 @@ async def checkout(slug: str) -> Response:
         current_app.config["BASE_URL"],
         slug,
         attempt=form.get("attempt"),
+        payment_method_types=current_app.config["SETTINGS"].payment_method_types,
     )
     if request.headers.get("HX-Request") == "true":
         return Response("", status=204, headers={"HX-Redirect": url})
@@ -37,7 +38,13 @@ async def checkout(slug: str) -> Response:
 
 
 async def start_checkout(
-    db: Database, payments: PaymentGateway, base_url: str, slug: str, *, attempt: str | None
+    db: Database,
+    payments: PaymentGateway,
+    base_url: str,
+    slug: str,
+    *,
+    attempt: str | None,
+    payment_method_types: tuple[str, ...] = (),
 ) -> str:
     """Open (or find) the order and its Checkout Session; return the payment page URL."""
     product = await product_by_slug(db, slug)
@@ -61,6 +68,7 @@ async def start_checkout(
         # Derived from the order: a retry or a second click replays the same session.
         idempotency_key=f"storefront-checkout-{order.token}",
         image_url=_image_url(base_url, product.image),
+        payment_method_types=payment_method_types,
     )
     try:
         session = await payments.create_checkout_session(checkout_request)

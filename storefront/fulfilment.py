@@ -6,13 +6,14 @@ The webhook, the receipt page, the cancel page and the reconciler all end in
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
 
 from storefront import orders
 from storefront.db import Database
-from storefront.orders import Order, OrderStatus
+from storefront.orders import EventOutcome, Order, OrderStatus
 from storefront.payments import CheckoutSession, PaymentError, PaymentGateway, WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -25,9 +26,18 @@ class EventResult(StrEnum):
     IGNORED = "ignored"  # not an event, or not an order, of ours
 
 
-async def apply_event(db: Database, event: WebhookEvent) -> EventResult:
-    """Record a verified event and apply its transition, in one transaction."""
+async def apply_event(
+    db: Database, event: WebhookEvent, payments: PaymentGateway | None = None
+) -> EventResult:
+    """Record a verified event and apply its transition, in one transaction.
+
+    With ``payments``, an event that names only a payment intent we have not
+    stored yet is traced back to its session first; a PaymentError from that
+    look-up propagates (nothing is recorded, so Stripe's retry tries again).
+    """
     outcome = orders.outcome_from_event(event.type, event.object)
+    if outcome is not None and payments is not None:
+        outcome = await _trace_to_session(db, payments, outcome)
     async with db.transaction() as conn:
         if not await orders.record_webhook_event(conn, event.id, event.type):
             return EventResult.DUPLICATE
@@ -55,6 +65,27 @@ async def apply_event(db: Database, event: WebhookEvent) -> EventResult:
         log.info("order_id=%s is %s by event %s", order_id, outcome.status, event.id)
         return EventResult.APPLIED
     return EventResult.UNCHANGED
+
+
+async def _trace_to_session(
+    db: Database, payments: PaymentGateway, outcome: EventOutcome
+) -> EventOutcome:
+    # A refund's charge may overtake the completed event that stores the
+    # payment intent, and a charge need not carry our metadata: ask Stripe
+    # which session made the intent (Pay's re-fetch). Never inside the write
+    # transaction, which must not wait on the network.
+    if outcome.session_id or not outcome.payment_intent:
+        return outcome
+    if await orders.is_known(
+        db, order_token=outcome.order_token, payment_intent=outcome.payment_intent
+    ):
+        return outcome
+    session = await payments.find_session_by_payment_intent(outcome.payment_intent)
+    if session is None:
+        return outcome
+    return dataclasses.replace(
+        outcome, session_id=session.id, order_token=session.client_reference_id
+    )
 
 
 async def apply_session(
@@ -127,24 +158,43 @@ class ReconcileReport:
 
 
 async def reconcile(
-    db: Database, payments: PaymentGateway, *, older_than: float, expire_abandoned: bool = True
+    db: Database,
+    payments: PaymentGateway,
+    *,
+    older_than: float,
+    expire_abandoned: bool = True,
+    batch: int = 100,
 ) -> ReconcileReport:
     """Converge stale open orders on Stripe's truth; expire abandoned sessions."""
     report = ReconcileReport()
-    for order in await orders.stale_open_orders(db, older_than):
-        report.checked += 1
-        if not order.stripe_session_id:
-            # The shop stopped between creating the order and the session.
-            await abort_order(db, order.id)
-            report.aborted += 1
-            continue
-        now = await sync_order(db, payments, order, source="reconcile")
-        if now.status is not order.status:
-            report.changed += 1
-        elif expire_abandoned and now.status is OrderStatus.PENDING:
-            after = await cancel_order(db, payments, now)
-            if after.status is OrderStatus.EXPIRED:
-                report.expired += 1
-            elif after.status is not now.status:
-                report.changed += 1
+    last_id = 0
+    while page := await orders.stale_open_orders(db, older_than, batch, after_id=last_id):
+        last_id = page[-1].id
+        for order in page:
+            await _reconcile_one(db, payments, order, report, expire_abandoned)
     return report
+
+
+async def _reconcile_one(
+    db: Database,
+    payments: PaymentGateway,
+    order: Order,
+    report: ReconcileReport,
+    expire_abandoned: bool,
+) -> None:
+    """Check one stale open order with Stripe and count what changed."""
+    report.checked += 1
+    if not order.stripe_session_id:
+        # The shop stopped between creating the order and the session.
+        await abort_order(db, order.id)
+        report.aborted += 1
+        return
+    now = await sync_order(db, payments, order, source="reconcile")
+    if now.status is not order.status:
+        report.changed += 1
+    elif expire_abandoned and now.status is OrderStatus.PENDING:
+        after = await cancel_order(db, payments, now)
+        if after.status is OrderStatus.EXPIRED:
+            report.expired += 1
+        elif after.status is not now.status:
+            report.changed += 1

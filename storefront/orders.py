@@ -85,6 +85,20 @@ class EventOutcome:
     customer_email: str | None = None
 
 
+def _text(obj: Mapping[str, Any], key: str) -> str | None:
+    # A signed event is Stripe's, but a field of the wrong shape must not turn
+    # into a 500 that Stripe retries for days: treat it as absent.
+    value = obj.get(key)
+    if isinstance(value, Mapping):  # an expanded object: its id
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+def _mapping(obj: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = obj.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
 def outcome_from_event(event_type: str, obj: Mapping[str, Any]) -> EventOutcome | None:
     """Map a Stripe event to the transition it asks for (None: not ours to act on)."""
     if event_type.startswith("checkout.session."):
@@ -96,22 +110,22 @@ def outcome_from_event(event_type: str, obj: Mapping[str, Any]) -> EventOutcome 
         }.get(event_type)
         if status is None:
             return None
-        details = obj.get("customer_details") or {}
         return EventOutcome(
             status=status,
-            session_id=obj.get("id"),
-            order_token=obj.get("client_reference_id"),
-            payment_intent=obj.get("payment_intent"),
-            customer_email=details.get("email"),
+            session_id=_text(obj, "id"),
+            order_token=_text(obj, "client_reference_id"),
+            payment_intent=_text(obj, "payment_intent"),
+            customer_email=_text(_mapping(obj, "customer_details"), "email"),
         )
     if event_type == "charge.refunded":
         # Only a full refund refunds the order; a partial one leaves it paid.
-        if not obj.get("refunded") or not obj.get("payment_intent"):
+        payment_intent = _text(obj, "payment_intent")
+        if obj.get("refunded") is not True or payment_intent is None:
             return None
         return EventOutcome(
             status=OrderStatus.REFUNDED,
-            payment_intent=obj.get("payment_intent"),
-            order_token=(obj.get("metadata") or {}).get("order_token"),
+            payment_intent=payment_intent,
+            order_token=_text(_mapping(obj, "metadata"), "order_token"),
         )
     return None
 
@@ -302,6 +316,16 @@ async def find_order_id(
     return None
 
 
+async def is_known(
+    db: Database, *, order_token: str | None = None, payment_intent: str | None = None
+) -> bool:
+    """Whether a committed order carries this token or payment intent."""
+    for column, value in (("token", order_token), ("payment_intent", payment_intent)):
+        if value and await db.fetch_one(f"SELECT 1 FROM orders WHERE {column} = ?", (value,)):
+            return True
+    return False
+
+
 async def record_webhook_event(conn: aiosqlite.Connection, event_id: str, event_type: str) -> bool:
     """Remember an event id; False if it was seen before (a duplicate delivery)."""
     cursor = await conn.execute(
@@ -311,13 +335,17 @@ async def record_webhook_event(conn: aiosqlite.Connection, event_id: str, event_
 
 
 async def stale_open_orders(
-    db: Database, older_than_seconds: float, limit: int = 100
+    db: Database, older_than_seconds: float, limit: int = 100, after_id: int = 0
 ) -> list[Order]:
-    """Pending or processing orders untouched for longer than the threshold."""
+    """Pending or processing orders untouched for longer than the threshold, by id.
+
+    Paged by ``after_id`` so a caller can walk them all: orders that stay
+    processing for days must not hide the rest behind a fixed first page.
+    """
     rows = await db.fetch_all(
         _ORDER_SELECT + " WHERE o.status IN ('pending', 'processing')"
         " AND o.updated_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)"
-        " ORDER BY o.updated_at LIMIT ?",
-        (f"-{older_than_seconds} seconds", limit),
+        " AND o.id > ? ORDER BY o.id LIMIT ?",
+        (f"-{older_than_seconds} seconds", after_id, limit),
     )
     return [Order.from_row(r) for r in rows]

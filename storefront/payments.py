@@ -38,6 +38,8 @@ class CheckoutRequest:
     cancel_url: str
     idempotency_key: str
     image_url: str | None = None
+    # Empty: Stripe offers the methods enabled in the Dashboard.
+    payment_method_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,10 @@ class PaymentGateway(Protocol):
     async def retrieve_session(self, session_id: str) -> CheckoutSession: ...
 
     async def expire_session(self, session_id: str) -> CheckoutSession: ...
+
+    async def find_session_by_payment_intent(
+        self, payment_intent: str
+    ) -> CheckoutSession | None: ...
 
     def verify_webhook(self, payload: bytes, header: str | None) -> WebhookEvent: ...
 
@@ -165,6 +171,8 @@ class StripePayments:
             "metadata": {"order_token": request.order_token},
             "payment_intent_data": {"metadata": {"order_token": request.order_token}},
         }
+        if request.payment_method_types:
+            params["payment_method_types"] = list(request.payment_method_types)
         try:
             session = await self._v1.checkout.sessions.create_async(
                 params=params, options={"idempotency_key": request.idempotency_key}
@@ -188,6 +196,16 @@ class StripePayments:
         except stripe.StripeError as error:
             raise PaymentError(_describe(error)) from error
         return _session(session)
+
+    async def find_session_by_payment_intent(self, payment_intent: str) -> CheckoutSession | None:
+        """The Checkout Session that created this payment intent, if it is one of ours."""
+        try:
+            page = await self._v1.checkout.sessions.list_async(
+                params={"payment_intent": payment_intent, "limit": 1}
+            )
+        except stripe.StripeError as error:
+            raise PaymentError(_describe(error)) from error
+        return _session(page.data[0]) if page.data else None
 
     def verify_webhook(self, payload: bytes, header: str | None) -> WebhookEvent:
         """Check the signature over the raw bytes and parse the event."""

@@ -8,7 +8,7 @@ from quart import Blueprint, current_app, jsonify, request
 from quart.typing import ResponseReturnValue
 
 from storefront.fulfilment import apply_event
-from storefront.payments import SignatureError
+from storefront.payments import PaymentError, SignatureError
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
@@ -26,6 +26,15 @@ async def webhook() -> ResponseReturnValue:
         log.warning("webhook refused: %s", error)
         return jsonify(error="invalid signature"), 400
     # An exception from here on becomes a 500: nothing was committed, Stripe retries.
-    result = await apply_event(current_app.extensions["db"], event)
+    # That includes a locked database (past its busy timeout) or a crash mid-way.
+    try:
+        result = await apply_event(
+            current_app.extensions["db"], event, current_app.extensions["payments"]
+        )
+    except PaymentError as error:
+        log.warning(
+            "event %s (%s): Stripe look-up failed, retry later: %s", event.id, event.type, error
+        )
+        return jsonify(error="try again later"), 503
     log.info("event %s (%s): %s", event.id, event.type, result)
     return jsonify(received=True, result=result.value), 200

@@ -69,5 +69,11 @@ class FakePayments:
         self.sessions[session_id] = replace(session, status="expired", url=None)
         return self.sessions[session_id]
 
+    async def find_session_by_payment_intent(self, payment_intent: str) -> CheckoutSession | None:
+        if self.fail:
+            raise PaymentError("APIError (HTTP 500): fake outage")
+        matches = [s for s in self.sessions.values() if s.payment_intent == payment_intent]
+        return matches[0] if matches else None
+
     def verify_webhook(self, payload: bytes, header: str | None) -> WebhookEvent:
         return self._verifier.verify_webhook(payload, header)
