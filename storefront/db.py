@@ -81,17 +81,19 @@ class Database:
                 await writer.rollback()
                 raise
 
+    # Each read runs whole (execute and fetch) in one call on aiosqlite's thread.
+    # A cursor left open between awaits would keep the shared reader's read
+    # transaction alive, and every other task's read would then see that old
+    # snapshot: a row committed a moment ago would be missing.
     async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
-        """Run a read query and return its first row, if any."""
-        assert self._reader is not None, "database is not open"
-        async with self._reader.execute(sql, tuple(params)) as cursor:
-            return await cursor.fetchone()
+        """Run a read query and return its first row, if any (meant for one-row queries)."""
+        rows = await self.fetch_all(sql, params)
+        return rows[0] if rows else None
 
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         """Run a read query and return all its rows."""
         assert self._reader is not None, "database is not open"
-        async with self._reader.execute(sql, tuple(params)) as cursor:
-            return list(await cursor.fetchall())
+        return list(await self._reader.execute_fetchall(sql, tuple(params)))
 
 
 async def apply_schema(conn: aiosqlite.Connection) -> None:

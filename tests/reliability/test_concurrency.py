@@ -217,3 +217,23 @@ async def test_over_http_stripe_retries_past_a_locked_database(
         ]
         assert 500 in deliveries and deliveries[-1] == 200
         assert len(await paid_entries(stack.db)) == 1
+
+
+async def test_reads_see_committed_writes_while_other_reads_are_in_flight(db: Database) -> None:
+    # One reader connection serves every task. A statement of one task left
+    # mid-way must not pin an old snapshot that hides another task's commit.
+    stop = asyncio.Event()
+
+    async def browse() -> None:
+        while not stop.is_set():
+            await db.fetch_one("SELECT count(*) FROM orders")
+            await db.fetch_all("SELECT id FROM products")
+
+    readers = [asyncio.create_task(browse()) for _ in range(8)]
+    try:
+        for _ in range(100):
+            order = await orders.open_order(db, 1, 1800, "eur", None)
+            assert await orders.get_by_id(db, order.id) is not None
+    finally:
+        stop.set()
+        await asyncio.gather(*readers)
