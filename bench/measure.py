@@ -77,7 +77,9 @@ def run_rounds(
             )
             entry = series[target.label]
             entry.results.append(result)
-            entry.values.append(result.rps)
+            # Only answers that worked count: a server failing fast must not look fast.
+            ok = max(result.requests - result.non_2xx_3xx, 0)
+            entry.values.append(result.rps * ok / max(result.requests, 1))
     return series
 
 

@@ -75,6 +75,9 @@ def render(sections: list[Section], memory_goal: Goal, seconds: float, command: 
         "- every figure is the median of 3 rounds (min-max beside it); in each round ours and "
         "its baselines ran back to back, and each ratio is taken within a round",
         "- loopback only; wrk, the servers and the sandbox share the same cores",
+        "- figures count successful answers only (2xx/3xx); errors are listed beside them",
+        "- what the figures mean, the misses and the recommended fixes: "
+        "[bench/README.md](README.md#findings)",
         "",
         "## Goals",
         "",

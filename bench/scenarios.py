@@ -173,10 +173,16 @@ def webhooks(per_round: int = 25_000) -> Section:
     """Signed checkout.session.completed events: verify, dedupe, transition, committed."""
     db = fixtures.fresh_database("webhooks")
     flask_db = fixtures.copy_database(db, "webhooks-flask")
+    hop_db = fixtures.copy_database(db, "webhooks-onehop")
     ours = targets.shop("shop-webhooks", db)
     flask5 = targets.flask("flask-webhooks", flask_db)
-    labels = {ours: "ours: Hypercorn, 1 worker", flask5: "Flask + gunicorn, 5 sync workers"}
-    dbs = {ours: db, flask5: flask_db}
+    hop = targets.shop("shop-webhooks-onehop", hop_db, app=f"{VARIANTS}:one_hop_webhooks()")
+    labels = {
+        ours: "ours: Hypercorn, 1 worker",
+        flask5: "Flask + gunicorn, 5 sync workers",
+        hop: "variant: ours with each transaction in one trip to the DB thread",
+    }
+    dbs = {ours: db, flask5: flask_db, hop: hop_db}
     plan: list[Target] = []
     tags: dict[str, list[str]] = {}
     for server, label in labels.items():
@@ -220,8 +226,11 @@ def webhooks(per_round: int = 25_000) -> Section:
             if lost or counted.paid != counted.events:
                 section.notes.append(f"{label}: round {round_no + 1} LOST EVENTS")
             # Distinct events acknowledged per second of the run.
-            entry.values[round_no] = result.rps * (acked - repeats) / max(result.requests, 1)
-    section.ratios = [ratio(found, labels[ours], labels[flask5])]
+            entry.values[round_no] = result.rps * max(acked - repeats, 0) / max(result.requests, 1)
+    section.ratios = [
+        ratio(found, labels[ours], labels[flask5]),
+        ratio(found, labels[hop], labels[ours]),
+    ]
     lost_any = any("LOST" in n for n in section.notes)
     section.goals = [
         goal_at_least("≥ 1,000 events/s", found[labels[ours]].median, 1000.0, " events/s"),
