@@ -285,6 +285,8 @@ async def test_no_secret_or_card_number_reaches_the_logs(
 ) -> None:
     api_key = "sk_test_" + secrets.token_hex(16)
     caplog.set_level(logging.DEBUG)
+    # The CLI quiets the SDK; here we want its most talkative lines too.
+    caplog.set_level(logging.DEBUG, logger="stripe")
     stack = Stack(tmp_path / "shop.sqlite3", shop={"stripe_secret_key": api_key})
     async with stack, aiohttp.ClientSession() as http:
         token, pay_url = await buy(http, stack, "enamel-mug")
