@@ -57,3 +57,20 @@ def test_bad_settings_fail_with_one_clear_line(environ: dict[str, str], complain
     with pytest.raises(ConfigError, match=complaint) as caught:
         Settings.from_env(environ)
     assert "\n" not in str(caught.value)
+
+
+def test_reliability_settings_are_read_and_checked() -> None:
+    settings = Settings.from_env(
+        {
+            "STOREFRONT_DB_BUSY_TIMEOUT_MS": "250",
+            "STOREFRONT_PAYMENT_METHOD_TYPES": " card, sepa_debit ",
+            "STOREFRONT_STATUS_SYNC_AFTER": "0",
+        }
+    )
+    assert settings.db_busy_timeout_ms == 250
+    assert settings.payment_method_types == ("card", "sepa_debit")
+    assert settings.status_sync_after == 0
+    defaults = Settings.from_env({})
+    assert (defaults.payment_method_types, defaults.status_sync_after) == ((), 30.0)
+    with pytest.raises(ConfigError, match="STOREFRONT_PAYMENT_METHOD_TYPES"):
+        Settings.from_env({"STOREFRONT_PAYMENT_METHOD_TYPES": "card;DROP"})
