@@ -56,6 +56,7 @@ def create_app(
     for module in (catalog, checkout, receipts, webhooks):
         app.register_blueprint(module.bp)
     app.extensions["status_sync"] = receipts.StatusSyncLimiter(settings.status_sync_after)
+    app.extensions["catalog_page"] = catalog.CatalogPage(max_age=1.0)
     security.install(app, settings.base_url, settings.checkout_origin)
     _register_error_handlers(app)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -132,11 +133,53 @@ def read_products_file(path: Path) -> list[NewProduct]:
     return products
 
 
+class CatalogPage:
+    """The catalog page, rendered at most once per ``max_age`` seconds.
+
+    Every shopper sees the same cards; only the Buy forms' attempt nonces
+    differ. So the page is rendered with a marker where each nonce goes and
+    every request splices fresh nonces in: a list join instead of a query and
+    a template render. Products changed from the command line show up within
+    ``max_age``; checkout always reads the database, so a stale card can never
+    sell at a stale price.
+    """
+
+    MARKER = "\x00attempt\x00"
+
+    def __init__(self, max_age: float = 1.0):
+        self.max_age = max_age
+        self._parts: list[str] = []
+        self._rendered_at = float("-inf")
+
+    async def render(self, db: Database) -> str:
+        """The page with a fresh nonce in every Buy form."""
+        now = time.monotonic()
+        if now - self._rendered_at > self.max_age:
+            products = await active_products(db)
+            html = await render_template(
+                "catalog.html", products=products, attempts=_Marked(self.MARKER)
+            )
+            self._parts, self._rendered_at = html.split(self.MARKER), now
+        pieces = [self._parts[0]]
+        for part in self._parts[1:]:
+            pieces += (secrets.token_urlsafe(16), part)
+        return "".join(pieces)
+
+
+class _Marked(dict[str, str]):
+    """A mapping that answers the same marker for every product."""
+
+    def __init__(self, marker: str):
+        super().__init__()
+        self.marker = marker
+
+    def __missing__(self, key: str) -> str:
+        return self.marker
+
+
 @bp.get("/")
 async def index() -> str:
     """The catalog: one card per product on sale."""
-    products = await active_products(current_app.extensions["db"])
     # Each Buy form carries a fresh attempt nonce: a double click of the same
     # form leads to the same order and the same Checkout Session.
-    attempts = {p.slug: secrets.token_urlsafe(16) for p in products}
-    return await render_template("catalog.html", products=products, attempts=attempts)
+    return await current_app.extensions["catalog_page"].render(current_app.extensions["db"])

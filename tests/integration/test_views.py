@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from quart import Quart
 from quart.testing import QuartClient
 
 from storefront.db import Database
@@ -242,3 +243,21 @@ async def test_cross_site_form_posts_are_refused(client: QuartClient, db: Databa
         "/checkout/mug", form={"attempt": ATTEMPT}, headers={"Sec-Fetch-Site": "same-origin"}
     )
     assert same.status_code == 303
+
+
+async def test_every_catalog_view_gets_fresh_nonces(client: QuartClient, db: Database) -> None:
+    pages = [await (await client.get("/")).get_data(as_text=True) for _ in range(2)]
+    nonces = [re.findall(r'name="attempt" value="([\w-]+)"', page) for page in pages]
+    assert len(nonces[0]) == 2 and len(nonces[1]) == 2
+    assert len(set(nonces[0] + nonces[1])) == 4
+    assert "\x00" not in pages[0]
+
+
+async def test_the_cached_catalog_follows_product_changes(
+    shop: Quart, client: QuartClient
+) -> None:
+    assert "Poster" in await (await client.get("/")).get_data(as_text=True)
+    async with shop.extensions["db"].transaction() as conn:
+        await conn.execute("UPDATE products SET active = 0 WHERE slug = 'poster'")
+    shop.extensions["catalog_page"].max_age = 0  # the next view renders afresh
+    assert "Poster" not in await (await client.get("/")).get_data(as_text=True)
