@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import sqlite3
 import time
 import tomllib
 from collections.abc import Mapping
@@ -103,17 +104,20 @@ async def product_by_slug(db: Database, slug: str) -> Product | None:
 
 async def save_products(db: Database, products: list[NewProduct]) -> int:
     """Insert or update products by slug, all in one transaction; return how many."""
-    async with db.transaction() as conn:
-        for p in products:
-            await conn.execute(
-                "INSERT INTO products (slug, name, description, unit_amount, currency, image,"
-                " active) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (slug) DO UPDATE SET name = excluded.name,"
-                " description = excluded.description, unit_amount = excluded.unit_amount,"
-                " currency = excluded.currency, image = excluded.image,"
-                " active = excluded.active",
-                (p.slug, p.name, p.description, p.unit_amount, p.currency, p.image, int(p.active)),
-            )
+    return await db.write(_upsert_products, products)
+
+
+def _upsert_products(conn: sqlite3.Connection, products: list[NewProduct]) -> int:
+    for p in products:
+        conn.execute(
+            "INSERT INTO products (slug, name, description, unit_amount, currency, image,"
+            " active) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (slug) DO UPDATE SET name = excluded.name,"
+            " description = excluded.description, unit_amount = excluded.unit_amount,"
+            " currency = excluded.currency, image = excluded.image,"
+            " active = excluded.active",
+            (p.slug, p.name, p.description, p.unit_amount, p.currency, p.image, int(p.active)),
+        )
     return len(products)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sqlite3
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -38,33 +39,41 @@ async def apply_event(
     outcome = orders.outcome_from_event(event.type, event.object)
     if outcome is not None and payments is not None:
         outcome = await _trace_to_session(db, payments, outcome)
-    async with db.transaction() as conn:
-        if not await orders.record_webhook_event(conn, event.id, event.type):
-            return EventResult.DUPLICATE
-        if outcome is None:
-            return EventResult.IGNORED
-        order_id = await orders.find_order_id(
-            conn,
-            session_id=outcome.session_id,
-            order_token=outcome.order_token,
-            payment_intent=outcome.payment_intent,
-        )
-        if order_id is None:
-            log.info("event %s (%s) matches no order; ignored", event.id, event.type)
-            return EventResult.IGNORED
-        moved = await orders.transition(
-            conn,
-            order_id,
-            outcome.status,
-            source="webhook",
-            stripe_event_id=event.id,
-            payment_intent=outcome.payment_intent,
-            customer_email=outcome.customer_email,
-        )
-    if moved:
+    result, order_id = await db.write(_record_and_apply, event, outcome)
+    if result is EventResult.APPLIED:
+        assert outcome is not None
         log.info("order_id=%s is %s by event %s", order_id, outcome.status, event.id)
-        return EventResult.APPLIED
-    return EventResult.UNCHANGED
+    elif result is EventResult.IGNORED and outcome is not None:
+        log.info("event %s (%s) matches no order; ignored", event.id, event.type)
+    return result
+
+
+def _record_and_apply(
+    conn: sqlite3.Connection, event: WebhookEvent, outcome: EventOutcome | None
+) -> tuple[EventResult, int | None]:
+    # One transaction: the event id is recorded only together with its effect.
+    if not orders.record_webhook_event(conn, event.id, event.type):
+        return EventResult.DUPLICATE, None
+    if outcome is None:
+        return EventResult.IGNORED, None
+    order_id = orders.find_order_id(
+        conn,
+        session_id=outcome.session_id,
+        order_token=outcome.order_token,
+        payment_intent=outcome.payment_intent,
+    )
+    if order_id is None:
+        return EventResult.IGNORED, None
+    moved = orders.transition(
+        conn,
+        order_id,
+        outcome.status,
+        source="webhook",
+        stripe_event_id=event.id,
+        payment_intent=outcome.payment_intent,
+        customer_email=outcome.customer_email,
+    )
+    return (EventResult.APPLIED if moved else EventResult.UNCHANGED), order_id
 
 
 async def _trace_to_session(
@@ -95,15 +104,14 @@ async def apply_session(
     status = orders.status_from_session(session.as_mapping())
     if status is None:
         return False
-    async with db.transaction() as conn:
-        moved = await orders.transition(
-            conn,
-            order_id,
-            status,
-            source=source,
-            payment_intent=session.payment_intent,
-            customer_email=session.customer_email,
-        )
+    moved = await db.write(
+        orders.transition,
+        order_id,
+        status,
+        source=source,
+        payment_intent=session.payment_intent,
+        customer_email=session.customer_email,
+    )
     if moved:
         log.info("order_id=%s is %s from the %s", order_id, status, source)
     return moved
@@ -129,8 +137,7 @@ async def sync_order(
 
 async def abort_order(db: Database, order_id: int) -> None:
     """Mark an order whose checkout never started, so it is not left pending."""
-    async with db.transaction() as conn:
-        await orders.transition(conn, order_id, OrderStatus.ABORTED, source="checkout")
+    await db.write(orders.transition, order_id, OrderStatus.ABORTED, source="checkout")
 
 
 async def cancel_order(db: Database, payments: PaymentGateway, order: Order) -> Order:

@@ -7,12 +7,11 @@ mappings, and the rules are plain Python that unit tests run without I/O.
 from __future__ import annotations
 
 import secrets
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
-
-import aiosqlite
 
 from storefront.db import Database
 
@@ -212,41 +211,48 @@ async def open_order(
     db: Database, product_id: int, unit_amount: int, currency: str, attempt: str | None
 ) -> Order:
     """Insert a pending order, or return the pending one this attempt already made."""
-    async with db.transaction() as conn:
-        existing = None
-        if attempt:
-            async with conn.execute(
-                "SELECT id, product_id, status FROM orders WHERE checkout_attempt = ?", (attempt,)
-            ) as cursor:
-                existing = await cursor.fetchone()
-        if existing and existing["product_id"] == product_id and existing["status"] == "pending":
-            order_id = existing["id"]
-        else:
-            # A form whose attempt already led somewhere else starts afresh.
-            cursor = await conn.execute(
-                "INSERT INTO orders (token, product_id, quantity, amount_total, currency,"
-                " checkout_attempt) VALUES (?, ?, 1, ?, ?, ?)",
-                (new_token(), product_id, unit_amount, currency, None if existing else attempt),
-            )
-            order_id = cursor.lastrowid
-            await _record(conn, order_id, OrderStatus.PENDING, "checkout", None)
+    order_id = await db.write(_open_order, product_id, unit_amount, currency, attempt)
     order = await get_by_id(db, order_id)
     assert order is not None
     return order
 
 
+def _open_order(
+    conn: sqlite3.Connection, product_id: int, unit_amount: int, currency: str, attempt: str | None
+) -> int:
+    existing = None
+    if attempt:
+        existing = conn.execute(
+            "SELECT id, product_id, status FROM orders WHERE checkout_attempt = ?", (attempt,)
+        ).fetchone()
+    if existing and existing["product_id"] == product_id and existing["status"] == "pending":
+        return int(existing["id"])
+    # A form whose attempt already led somewhere else starts afresh.
+    cursor = conn.execute(
+        "INSERT INTO orders (token, product_id, quantity, amount_total, currency,"
+        " checkout_attempt) VALUES (?, ?, 1, ?, ?, ?)",
+        (new_token(), product_id, unit_amount, currency, None if existing else attempt),
+    )
+    order_id = int(cursor.lastrowid or 0)
+    _record(conn, order_id, OrderStatus.PENDING, "checkout", None)
+    return order_id
+
+
 async def attach_session(db: Database, order_id: int, session_id: str) -> None:
     """Remember which Checkout Session pays for the order."""
-    async with db.transaction() as conn:
-        await conn.execute(
-            "UPDATE orders SET stripe_session_id = ?, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ',"
-            " 'now') WHERE id = ? AND stripe_session_id IS NULL",
-            (session_id, order_id),
-        )
+    await db.write(_attach_session, order_id, session_id)
 
 
-async def transition(
-    conn: aiosqlite.Connection,
+def _attach_session(conn: sqlite3.Connection, order_id: int, session_id: str) -> None:
+    conn.execute(
+        "UPDATE orders SET stripe_session_id = ?, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ',"
+        " 'now') WHERE id = ? AND stripe_session_id IS NULL",
+        (session_id, order_id),
+    )
+
+
+def transition(
+    conn: sqlite3.Connection,
     order_id: int,
     new: OrderStatus,
     *,
@@ -257,14 +263,14 @@ async def transition(
 ) -> bool:
     """Move an order to ``new`` if the state machine allows; True if it moved.
 
-    Must run inside ``Database.transaction()``. The update is conditional on
-    the current status, so of several callers exactly one wins.
+    Runs inside ``Database.write``. The update is conditional on the current
+    status, so of several callers exactly one wins.
     """
     allowed = sorted(PREDECESSORS[new])
     if not allowed:
         return False
     marks = ",".join("?" for _ in allowed)
-    cursor = await conn.execute(
+    cursor = conn.execute(
         f"UPDATE orders SET status = ?,"
         f" payment_intent = coalesce(?, payment_intent),"
         f" customer_email = coalesce(?, customer_email),"
@@ -274,26 +280,26 @@ async def transition(
     )
     if cursor.rowcount != 1:
         return False
-    await _record(conn, order_id, new, source, stripe_event_id)
+    _record(conn, order_id, new, source, stripe_event_id)
     return True
 
 
-async def _record(
-    conn: aiosqlite.Connection,
+def _record(
+    conn: sqlite3.Connection,
     order_id: int,
     status: OrderStatus,
     source: str,
     stripe_event_id: str | None,
 ) -> None:
-    await conn.execute(
+    conn.execute(
         "INSERT OR IGNORE INTO order_events (order_id, status, source, stripe_event_id)"
         " VALUES (?, ?, ?, ?)",
         (order_id, status.value, source, stripe_event_id),
     )
 
 
-async def find_order_id(
-    conn: aiosqlite.Connection,
+def find_order_id(
+    conn: sqlite3.Connection,
     *,
     session_id: str | None = None,
     order_token: str | None = None,
@@ -307,10 +313,7 @@ async def find_order_id(
     )
     for column, value in lookups:
         if value:
-            async with conn.execute(
-                f"SELECT id FROM orders WHERE {column} = ?", (value,)
-            ) as cursor:
-                row = await cursor.fetchone()
+            row = conn.execute(f"SELECT id FROM orders WHERE {column} = ?", (value,)).fetchone()
             if row is not None:
                 return int(row["id"])
     return None
@@ -326,9 +329,9 @@ async def is_known(
     return False
 
 
-async def record_webhook_event(conn: aiosqlite.Connection, event_id: str, event_type: str) -> bool:
+def record_webhook_event(conn: sqlite3.Connection, event_id: str, event_type: str) -> bool:
     """Remember an event id; False if it was seen before (a duplicate delivery)."""
-    cursor = await conn.execute(
+    cursor = conn.execute(
         "INSERT OR IGNORE INTO webhook_events (id, type) VALUES (?, ?)", (event_id, event_type)
     )
     return cursor.rowcount == 1

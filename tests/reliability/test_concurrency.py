@@ -108,25 +108,19 @@ async def test_many_concurrent_appliers_on_the_database_make_one_transition(
 async def test_a_failing_transaction_neither_loses_nor_commits_the_others_work(
     db: Database,
 ) -> None:
-    # Tasks share the one writer connection: without serialisation, a commit in
-    # one task would commit another's half-done work and its rollback would undo nothing.
-    async def doomed(i: int) -> None:
-        async with db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO webhook_events (id, type) VALUES (?, 'x')", (f"doomed{i}",)
-            )
-            await asyncio.sleep(0.002)
-            raise RuntimeError("fails half-way")
+    # Writes from many tasks interleave on the event loop; each must commit or
+    # roll back whole, never take another's half-done work with it.
+    def doomed(conn: sqlite3.Connection, i: int) -> None:
+        conn.execute("INSERT INTO webhook_events (id, type) VALUES (?, 'x')", (f"doomed{i}",))
+        raise RuntimeError("fails half-way")
 
-    async def kept(i: int) -> None:
-        await asyncio.sleep(0.001)
-        async with db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO webhook_events (id, type) VALUES (?, 'x')", (f"kept{i}",)
-            )
+    def kept(conn: sqlite3.Connection, i: int) -> None:
+        conn.execute("INSERT INTO webhook_events (id, type) VALUES (?, 'x')", (f"kept{i}",))
 
     results = await asyncio.gather(
-        *(doomed(i) for i in range(20)), *(kept(i) for i in range(20)), return_exceptions=True
+        *(db.write(doomed, i) for i in range(20)),
+        *(db.write(kept, i) for i in range(20)),
+        return_exceptions=True,
     )
     assert sum(isinstance(r, RuntimeError) for r in results) == 20
     rows = {r["id"] for r in await db.fetch_all("SELECT id FROM webhook_events")}
@@ -134,22 +128,27 @@ async def test_a_failing_transaction_neither_loses_nor_commits_the_others_work(
 
 
 async def test_a_cancelled_transaction_leaves_the_writer_usable(db: Database) -> None:
-    # A client hanging up cancels its request task, at any point of a transaction:
-    # before, during or after BEGIN. No later write may fail because of it.
+    # A client hanging up cancels its request task, at any point of a write.
+    # The write then finishes whole or not at all, and no later write fails.
+    def insert(conn: sqlite3.Connection, row: str) -> None:
+        conn.execute("INSERT INTO webhook_events (id, type) VALUES (?, 'first')", (row,))
+        conn.execute("INSERT INTO webhook_events (id, type) VALUES (?, 'second')", (row + "/2",))
+
     for yields in range(8):
-
-        async def write(row: str) -> None:
-            async with db.transaction() as conn:
-                await conn.execute("INSERT INTO webhook_events (id, type) VALUES (?, 'x')", (row,))
-
-        task = asyncio.create_task(write(f"cancelled{yields}"))
+        task = asyncio.create_task(db.write(insert, f"cancelled{yields}"))
         for _ in range(yields):
             await asyncio.sleep(0)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        await write(f"after{yields}")
-    rows = {r["id"] for r in await db.fetch_all("SELECT id FROM webhook_events")}
-    assert {f"after{i}" for i in range(8)} <= rows
+        await db.write(insert, f"after{yields}")
+    firsts = {
+        r["id"] for r in await db.fetch_all("SELECT id FROM webhook_events WHERE type = 'first'")
+    }
+    seconds = {
+        r["id"] for r in await db.fetch_all("SELECT id FROM webhook_events WHERE type = 'second'")
+    }
+    assert {f"after{i}" for i in range(8)} <= firsts
+    assert seconds == {row + "/2" for row in firsts}  # no write was left half-done
 
 
 @pytest.fixture
