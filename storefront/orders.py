@@ -6,6 +6,7 @@ mappings, and the rules are plain Python that unit tests run without I/O.
 
 from __future__ import annotations
 
+import json
 import secrets
 import sqlite3
 from collections.abc import Mapping
@@ -196,6 +197,29 @@ async def get_by_id(db: Database, order_id: int) -> Order | None:
     """The order with this row id, if any."""
     row = await db.fetch_one(_ORDER_SELECT + " WHERE o.id = ?", (order_id,))
     return Order.from_row(row) if row else None
+
+
+async def get_with_timeline(db: Database, token: str) -> tuple[Order, list[TimelineEntry]] | None:
+    """The order with this public token and its timeline, read in one query.
+
+    The receipt's status poll runs this every 2 s per open page: one trip to
+    the reader instead of two.
+    """
+    row = await db.fetch_one(
+        "SELECT o.*, p.name AS product_name, p.slug AS product_slug,"
+        " (SELECT json_group_array(json_array(e.id, e.status, e.source, e.created_at))"
+        "  FROM order_events e WHERE e.order_id = o.id) AS timeline"
+        " FROM orders o JOIN products p ON p.id = o.product_id WHERE o.token = ?",
+        (token,),
+    )
+    if row is None:
+        return None
+    # json_group_array promises no order: sort by the entries' ids.
+    entries = sorted(json.loads(row["timeline"]))
+    return Order.from_row(row), [
+        TimelineEntry(OrderStatus(status), source, created_at)
+        for _, status, source, created_at in entries
+    ]
 
 
 async def timeline(db: Database, order_id: int) -> list[TimelineEntry]:

@@ -10,7 +10,7 @@ from quart import Blueprint, current_app, render_template, request
 from storefront import orders
 from storefront.errors import OrderNotFound
 from storefront.fulfilment import cancel_order, sync_order
-from storefront.orders import Order
+from storefront.orders import Order, TimelineEntry
 
 bp = Blueprint("receipts", __name__)
 
@@ -57,56 +57,63 @@ def _timestamp(iso: str) -> float:
     return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
-async def _order(token: str) -> Order:
+async def _order(token: str) -> tuple[Order, list[TimelineEntry]]:
     # Tokens are long random strings; anything else cannot be an order.
-    order = await orders.get_by_token(current_app.extensions["db"], token) if token else None
-    if order is None:
+    found = await orders.get_with_timeline(current_app.extensions["db"], token) if token else None
+    if found is None:
         raise OrderNotFound()
-    return order
+    return found
+
+
+async def _after_sync(
+    before: Order, after: Order, timeline: list[TimelineEntry]
+) -> tuple[Order, list[TimelineEntry]]:
+    # Read the timeline again only when asking Stripe changed the order.
+    if after == before:
+        return before, timeline
+    found = await orders.get_with_timeline(current_app.extensions["db"], before.token)
+    assert found is not None
+    return found
 
 
 @bp.get("/orders/<token>")
 async def receipt(token: str) -> str:
     """The receipt; back from Stripe it asks Stripe itself how the payment went."""
-    order = await _order(token)
+    order, timeline = await _order(token)
     session_id = request.args.get("session_id")
     if session_id and session_id == order.stripe_session_id:
         # Never trust the query string: it only prompts us to ask Stripe.
-        order = await sync_order(
+        synced = await sync_order(
             current_app.extensions["db"],
             current_app.extensions["payments"],
             order,
             source="success page",
         )
-    return await render_template("receipt.html", **await _status_context(order))
+        order, timeline = await _after_sync(order, synced, timeline)
+    return await render_template("receipt.html", order=order, timeline=timeline)
 
 
 @bp.get("/orders/<token>/status")
 async def status(token: str) -> str:
     """The status fragment; it polls itself until the order is final."""
-    order = await _order(token)
+    order, timeline = await _order(token)
     if current_app.extensions["status_sync"].allow(order):
-        order = await sync_order(
+        synced = await sync_order(
             current_app.extensions["db"],
             current_app.extensions["payments"],
             order,
             source="status poll",
         )
-    return await render_template("partials/order_status.html", **await _status_context(order))
+        order, timeline = await _after_sync(order, synced, timeline)
+    return await render_template("partials/order_status.html", order=order, timeline=timeline)
 
 
 @bp.get("/orders/<token>/cancelled")
 async def cancelled(token: str) -> str:
     """The shopper came back without paying: expire the session so it can't be paid."""
-    order = await _order(token)
-    order = await cancel_order(
+    order, timeline = await _order(token)
+    after = await cancel_order(
         current_app.extensions["db"], current_app.extensions["payments"], order
     )
-    return await render_template("cancelled.html", **await _status_context(order))
-
-
-async def _status_context(order: Order) -> dict[str, object]:
-    return {
-        "order": order,
-        "timeline": await orders.timeline(current_app.extensions["db"], order.id),
-    }
+    order, timeline = await _after_sync(order, after, timeline)
+    return await render_template("cancelled.html", order=order, timeline=timeline)
