@@ -6,6 +6,7 @@ the sandbox is exercised in test_purchase.py.
 
 from __future__ import annotations
 
+import inspect
 import re
 
 from quart import Quart
@@ -262,3 +263,9 @@ async def test_the_cached_catalog_follows_product_changes(
     )
     shop.extensions["catalog_page"].max_age = 0  # the next view renders afresh
     assert "Poster" not in await (await client.get("/")).get_data(as_text=True)
+
+
+def test_no_render_waits_on_a_thread_for_a_context_processor(shop: Quart) -> None:
+    # Quart runs sync context processors in a thread pool, once per render.
+    for processors in shop.template_context_processors.values():
+        assert all(inspect.iscoroutinefunction(p) for p in processors)
