@@ -255,18 +255,22 @@ def polling(pages: int = 2000) -> Section:
     # that answers at once (it knows none of these sessions: a quick 404).
     sandbox = targets.sandbox(0)
     ours = targets.shop("shop-polling", db, api_base="")
+    ours2 = targets.shop("shop-polling-2", db, api_base="", workers=2)
     flask5 = targets.flask("flask-polling", flask_db)
     with servers(sandbox):
-        ours.env["STRIPE_API_BASE"] = sandbox.url
-        return _polling(pages, ours, flask5, paths, flask_paths)
+        ours.env["STRIPE_API_BASE"] = ours2.env["STRIPE_API_BASE"] = sandbox.url
+        return _polling(pages, ours, ours2, flask5, paths, flask_paths)
 
 
-def _polling(pages: int, ours: Server, flask5: Server, paths: Path, flask_paths: Path) -> Section:
+def _polling(
+    pages: int, ours: Server, ours2: Server, flask5: Server, paths: Path, flask_paths: Path
+) -> Section:
     """Run the polling rounds once the sandbox is up."""
     closed = "ours: Hypercorn, 1 worker, closed loop 50 connections"
     base = "Flask + gunicorn, 5 sync workers, closed loop 50 connections"
     paced = f"ours: {pages:,} open pages, one poll per 2 s each"
-    with servers(ours, flask5):
+    paced2 = f"extra: ours, Hypercorn 2 workers, {pages:,} open pages"
+    with servers(ours, ours2, flask5):
         found = run_rounds(
             [
                 Target(closed, ours.url + "/", 50, script="poll.lua", args=[str(paths)]),
@@ -274,6 +278,14 @@ def _polling(pages: int, ours: Server, flask5: Server, paths: Path, flask_paths:
                 Target(
                     paced,
                     ours.url + "/",
+                    pages,
+                    duration=12,
+                    script="poll_paced.lua",
+                    args=[str(paths)],
+                ),
+                Target(
+                    paced2,
+                    ours2.url + "/",
                     pages,
                     duration=12,
                     script="poll_paced.lua",
