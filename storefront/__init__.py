@@ -43,12 +43,7 @@ def create_app(
     app.jinja_env.globals["sandbox_mode"] = settings.sandbox
 
     db = Database(settings.database, busy_timeout_ms=settings.db_busy_timeout_ms)
-    gateway = payments or StripePayments(
-        settings.stripe_secret_key,
-        settings.webhook_secret,
-        api_base=settings.api_base,
-        max_network_retries=settings.max_network_retries,
-    )
+    gateway = payments or StripePayments.from_settings(settings)
     app.extensions["db"] = db
     app.extensions["payments"] = gateway
 

@@ -203,12 +203,7 @@ async def _reconcile(args: argparse.Namespace, settings: Settings) -> None:
     from storefront.payments import StripePayments
 
     db = Database(settings.database, busy_timeout_ms=settings.db_busy_timeout_ms)
-    payments = StripePayments(
-        settings.stripe_secret_key,
-        settings.webhook_secret,
-        api_base=settings.api_base,
-        max_network_retries=settings.max_network_retries,
-    )
+    payments = StripePayments.from_settings(settings)
     await db.open()
     await payments.open()
     try:

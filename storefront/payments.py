@@ -7,9 +7,12 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import stripe
+
+if TYPE_CHECKING:
+    from storefront.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +127,16 @@ class StripePayments:
         self._max_network_retries = max_network_retries
         self._http: stripe.AIOHTTPClient | None = None
         self._client: stripe.StripeClient | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StripePayments:
+        """A gateway configured by the shop's settings (Stripe or the sandbox)."""
+        return cls(
+            settings.stripe_secret_key,
+            settings.webhook_secret,
+            api_base=settings.api_base,
+            max_network_retries=settings.max_network_retries,
+        )
 
     async def open(self) -> None:
         """Build the client inside the serving event loop."""
