@@ -14,7 +14,7 @@ from quart.testing import QuartClient
 
 from storefront.db import Database
 from tests.fakes import FakePayments
-from tests.integration.conftest import event, signed
+from tests.shop import event, signed
 
 HX = {"HX-Request": "true"}
 ATTEMPT = "a" * 22

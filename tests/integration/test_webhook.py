@@ -8,7 +8,7 @@ import pytest
 from quart.testing import QuartClient
 
 from storefront.db import Database
-from tests.integration.conftest import event, signed
+from tests.shop import event, signed
 
 ATTEMPT = "b" * 22
 
@@ -134,7 +134,7 @@ async def test_bad_signatures_are_400_and_change_nothing(
 async def test_a_signed_body_that_is_not_an_event_is_400(client: QuartClient) -> None:
     import stripe
 
-    from tests.integration.conftest import WEBHOOK_SECRET
+    from tests.shop import WEBHOOK_SECRET
 
     body = '{"id": "evt_x", "type": "x", "data": {"object": []}}'
     header = stripe.WebhookSignature.generate_signature_header(

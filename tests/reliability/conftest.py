@@ -9,13 +9,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from quart import Quart
 
-from storefront import create_app
 from storefront.config import Settings
 from storefront.db import Database
-from tests.fakes import FakePayments
-from tests.integration.conftest import WEBHOOK_SECRET, make_settings, seed
 from tests.live import LiveStack
 
 # Figures the chaos test leaves for the terminal summary.
@@ -38,30 +34,6 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
     """A plain HTTP client (no cookies shared between tests)."""
     async with aiohttp.ClientSession() as session:
         yield session
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Path:
-    return tmp_path / "shop.sqlite3"
-
-
-@pytest.fixture
-def fake_payments() -> FakePayments:
-    return FakePayments(WEBHOOK_SECRET)
-
-
-@pytest.fixture
-async def shop(database: Path, fake_payments: FakePayments) -> AsyncIterator[Quart]:
-    """The shop on a real SQLite file, with our own fake payments gateway."""
-    await seed(database)
-    app = create_app(make_settings(database), payments=fake_payments)
-    async with app.test_app():
-        yield app
-
-
-@pytest.fixture
-def db(shop: Quart) -> Database:
-    return shop.extensions["db"]
 
 
 async def snapshot(db: Database) -> list[tuple[Any, ...]]:

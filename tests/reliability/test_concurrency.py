@@ -17,9 +17,9 @@ from storefront.fulfilment import EventResult, apply_event, apply_session
 from storefront.orders import OrderStatus
 from storefront.payments import WebhookEvent
 from tests.fakes import FakePayments
-from tests.integration.conftest import event, make_settings, seed, signed
 from tests.live import buy, pay
 from tests.reliability.conftest import Stack, snapshot
+from tests.shop import event, make_settings, seed, signed
 
 N = 30
 

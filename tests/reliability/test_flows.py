@@ -294,7 +294,7 @@ async def test_a_refund_overtaking_its_payment_finds_the_order_through_stripe(
 async def test_stripe_unreachable_during_the_refund_look_up_is_503_then_applied(
     shop: Any, fake_payments: FakePayments
 ) -> None:
-    from tests.integration.conftest import event, signed
+    from tests.shop import event, signed
 
     client = shop.test_client()
     response = await client.post("/checkout/mug", form={"attempt": "r" * 22})

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from quart import Quart
 
 from storefront.db import Database
-from tests.integration.conftest import PRODUCTS, WEBHOOK_SECRET
 from tests.live import CARD, buy, pay
 from tests.reliability.conftest import Stack, snapshot
+from tests.shop import PRODUCTS, WEBHOOK_SECRET
 
 FUZZ = settings(
     max_examples=80,

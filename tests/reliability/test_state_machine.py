@@ -18,7 +18,7 @@ from storefront.fulfilment import EventResult, apply_event
 from storefront.orders import OrderStatus, can_transition, next_status
 from storefront.payments import CheckoutSession, WebhookEvent
 from tests.fakes import FakePayments
-from tests.integration.conftest import WEBHOOK_SECRET
+from tests.shop import WEBHOOK_SECRET
 
 # Realistic Stripe sequences for one Checkout Session, in the order Stripe emits them.
 SCENARIOS: dict[str, tuple[str, ...]] = {

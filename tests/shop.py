@@ -1,4 +1,7 @@
-"""Fixtures for the shop on a real SQLite file."""
+"""The shop on a real SQLite file with our fake gateway: helpers and fixtures.
+
+Loaded as a plugin by tests/conftest.py, so every layer shares these fixtures.
+"""
 
 from __future__ import annotations
 
