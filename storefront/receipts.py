@@ -65,6 +65,16 @@ async def _order(token: str) -> tuple[Order, list[TimelineEntry]]:
     return found
 
 
+async def _ask_stripe(
+    order: Order, timeline: list[TimelineEntry], *, source: str
+) -> tuple[Order, list[TimelineEntry]]:
+    """Apply the order's session as Stripe reports it now."""
+    synced = await sync_order(
+        current_app.extensions["db"], current_app.extensions["payments"], order, source=source
+    )
+    return await _after_sync(order, synced, timeline)
+
+
 async def _after_sync(
     before: Order, after: Order, timeline: list[TimelineEntry]
 ) -> tuple[Order, list[TimelineEntry]]:
@@ -83,13 +93,7 @@ async def receipt(token: str) -> str:
     session_id = request.args.get("session_id")
     if session_id and session_id == order.stripe_session_id:
         # Never trust the query string: it only prompts us to ask Stripe.
-        synced = await sync_order(
-            current_app.extensions["db"],
-            current_app.extensions["payments"],
-            order,
-            source="success page",
-        )
-        order, timeline = await _after_sync(order, synced, timeline)
+        order, timeline = await _ask_stripe(order, timeline, source="success page")
     return await render_template("receipt.html", order=order, timeline=timeline)
 
 
@@ -98,13 +102,7 @@ async def status(token: str) -> str:
     """The status fragment; it polls itself until the order is final."""
     order, timeline = await _order(token)
     if current_app.extensions["status_sync"].allow(order):
-        synced = await sync_order(
-            current_app.extensions["db"],
-            current_app.extensions["payments"],
-            order,
-            source="status poll",
-        )
-        order, timeline = await _after_sync(order, synced, timeline)
+        order, timeline = await _ask_stripe(order, timeline, source="status poll")
     return await render_template("partials/order_status.html", order=order, timeline=timeline)
 
 
