@@ -187,12 +187,6 @@ _ORDER_SELECT = """
 """
 
 
-async def get_by_token(db: Database, token: str) -> Order | None:
-    """The order with this public token, if any."""
-    row = await db.fetch_one(_ORDER_SELECT + " WHERE o.token = ?", (token,))
-    return Order.from_row(row) if row else None
-
-
 async def get_by_id(db: Database, order_id: int) -> Order | None:
     """The order with this row id, if any."""
     row = await db.fetch_one(_ORDER_SELECT + " WHERE o.id = ?", (order_id,))
@@ -220,15 +214,6 @@ async def get_with_timeline(db: Database, token: str) -> tuple[Order, list[Timel
         TimelineEntry(OrderStatus(status), source, created_at)
         for _, status, source, created_at in entries
     ]
-
-
-async def timeline(db: Database, order_id: int) -> list[TimelineEntry]:
-    """The order's applied transitions, oldest first."""
-    rows = await db.fetch_all(
-        "SELECT status, source, created_at FROM order_events WHERE order_id = ? ORDER BY id",
-        (order_id,),
-    )
-    return [TimelineEntry(OrderStatus(r["status"]), r["source"], r["created_at"]) for r in rows]
 
 
 async def open_order(

@@ -77,8 +77,8 @@ async def test_webhook_success_page_and_poll_at_once_make_one_transition(
         assert all(r.status_code == 200 for r in responses)
         db = app.extensions["db"]
         assert len(await paid_entries(db)) == 1
-        order = await orders.get_by_token(db, token)
-        assert order is not None and order.status is OrderStatus.PAID
+        found = await orders.get_with_timeline(db, token)
+        assert found is not None and found[0].status is OrderStatus.PAID
         results = [(await r.get_json())["result"] for r in responses[::3]]
         # One delivery is applied or finds the order already paid; the rest are duplicates.
         assert results.count("duplicate") == len(results) - 1
@@ -90,8 +90,9 @@ async def test_many_concurrent_appliers_on_the_database_make_one_transition(
     token, session_id = await checkout(shop)
     fake_payments.complete(session_id)
     session = await fake_payments.retrieve_session(session_id)
-    order = await orders.get_by_token(db, token)
-    assert order is not None
+    found = await orders.get_with_timeline(db, token)
+    assert found is not None
+    order = found[0]
     events = [
         WebhookEvent(f"evt_{i}", "checkout.session.completed", paid_session(session_id))
         for i in range(N)

@@ -50,8 +50,9 @@ async def start(
 
 
 async def sources(stack: Stack, token: str) -> list[tuple[str, str]]:
-    order = await stack.order(token)
-    return [(e.status.value, e.source) for e in await orders.timeline(stack.db, order["id"])]
+    found = await orders.get_with_timeline(stack.db, token)
+    assert found is not None
+    return [(e.status.value, e.source) for e in found[1]]
 
 
 def sandbox_session(stack: Stack, pay_url: str) -> dict[str, Any]:

@@ -155,8 +155,10 @@ async def open_order(db: Database, payments: FakePayments, name: str) -> dict[st
     return {"id": str(order.id), "token": order.token, "session": session_id, "intent": intent}
 
 
-async def timeline(db: Database, order_id: str) -> list[OrderStatus]:
-    return [e.status for e in await orders.timeline(db, int(order_id))]
+async def timeline(db: Database, token: str) -> list[OrderStatus]:
+    found = await orders.get_with_timeline(db, token)
+    assert found is not None
+    return [e.status for e in found[1]]
 
 
 @settings(max_examples=60, deadline=None)
@@ -184,13 +186,13 @@ async def test_apply_event_on_sqlite_converges_and_records_each_transition_once(
 
             expected, _ = fold(events)
             for ids in (shuffled, ordered):
-                row = await orders.get_by_token(db, ids["token"])
-                assert row is not None and row.status is expected
-                assert_clean_path(await timeline(db, ids["id"]), expected)
+                found = await orders.get_with_timeline(db, ids["token"])
+                assert found is not None and found[0].status is expected
+                assert_clean_path(await timeline(db, ids["token"]), expected)
             # Each delivery of an event id after the first is recognised as a duplicate.
             assert results.count(EventResult.DUPLICATE) == len(order) - len(events)
             applied = results.count(EventResult.APPLIED)
-            assert applied == len(await timeline(db, shuffled["id"])) - 1
+            assert applied == len(await timeline(db, shuffled["token"])) - 1
             seen = await db.fetch_one("SELECT count(*) AS n FROM webhook_events")
             assert seen is not None and seen["n"] == 2 * len(events)
         finally:
