@@ -220,31 +220,31 @@ async def open_order(
     db: Database, product_id: int, unit_amount: int, currency: str, attempt: str | None
 ) -> Order:
     """Insert a pending order, or return the pending one this attempt already made."""
-    order_id = await db.write(_open_order, product_id, unit_amount, currency, attempt)
-    order = await get_by_id(db, order_id)
-    assert order is not None
-    return order
+    return Order.from_row(await db.write(_open_order, product_id, unit_amount, currency, attempt))
 
 
 def _open_order(
     conn: sqlite3.Connection, product_id: int, unit_amount: int, currency: str, attempt: str | None
-) -> int:
+) -> sqlite3.Row:
     existing = None
     if attempt:
         existing = conn.execute(
             "SELECT id, product_id, status FROM orders WHERE checkout_attempt = ?", (attempt,)
         ).fetchone()
     if existing and existing["product_id"] == product_id and existing["status"] == "pending":
-        return int(existing["id"])
-    # A form whose attempt already led somewhere else starts afresh.
-    cursor = conn.execute(
-        "INSERT INTO orders (token, product_id, quantity, amount_total, currency,"
-        " checkout_attempt) VALUES (?, ?, 1, ?, ?, ?)",
-        (new_token(), product_id, unit_amount, currency, None if existing else attempt),
-    )
-    order_id = int(cursor.lastrowid or 0)
-    _record(conn, order_id, OrderStatus.PENDING, "checkout", None)
-    return order_id
+        order_id = int(existing["id"])
+    else:
+        # A form whose attempt already led somewhere else starts afresh.
+        cursor = conn.execute(
+            "INSERT INTO orders (token, product_id, quantity, amount_total, currency,"
+            " checkout_attempt) VALUES (?, ?, 1, ?, ?, ?)",
+            (new_token(), product_id, unit_amount, currency, None if existing else attempt),
+        )
+        order_id = int(cursor.lastrowid or 0)
+        _record(conn, order_id, OrderStatus.PENDING, "checkout", None)
+    # Read back in the same trip: the checkout needs the whole order at once.
+    row: sqlite3.Row = conn.execute(_ORDER_SELECT + " WHERE o.id = ?", (order_id,)).fetchone()
+    return row
 
 
 async def attach_session(db: Database, order_id: int, session_id: str) -> None:
