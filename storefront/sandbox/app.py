@@ -8,6 +8,7 @@ from pathlib import Path
 from quart import Quart, Response, render_template, request
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
+from ..money import format_money
 from .api import api
 from .errors import StripeApiError, unrecognized_url
 from .hosted import pages
@@ -16,26 +17,11 @@ from .state import SandboxState
 
 HERE = Path(__file__).resolve().parent
 
-# Currencies Stripe counts in whole units (no minor unit).
-ZERO_DECIMAL = {
-    "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv",
-    "xaf", "xof", "xpf",
-}  # fmt: skip
-SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥"}
-
 # No scripts at all; forms may post (and redirect) anywhere, so form-action stays open.
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data: https: http:; "
     "base-uri 'none'; frame-ancestors 'none'"
 )
-
-
-def format_money(amount: int, currency: str) -> str:
-    """``1999, "eur"`` -> ``€19.99``; zero-decimal currencies stay whole."""
-    code = currency.lower()
-    value = f"{amount:,}" if code in ZERO_DECIMAL else f"{amount / 100:,.2f}"
-    symbol = SYMBOLS.get(code)
-    return f"{symbol}{value}" if symbol else f"{value} {code.upper()}"
 
 
 def format_time(timestamp: float) -> str:

@@ -12,7 +12,6 @@ import stripe
 
 from storefront.sandbox import SandboxSettings, add_arguments, run_sandbox
 from storefront.sandbox.__main__ import build_parser, settings_from
-from storefront.sandbox.app import format_money
 from storefront.sandbox.cards import Outcome, iban_ok, judge_card, judge_iban, luhn_ok
 from storefront.sandbox.errors import StripeApiError
 from storefront.sandbox.forms import parse_body
@@ -173,14 +172,6 @@ def test_signature_matches_stripes_scheme() -> None:
     assert stripe.WebhookSignature.verify_header(payload, header, "whsec_test_secret")
     with pytest.raises(stripe.SignatureVerificationError):
         stripe.WebhookSignature.verify_header(payload, header, "whsec_other_secret")
-
-
-@pytest.mark.parametrize(
-    ("amount", "currency", "text"),
-    [(1999, "eur", "€19.99"), (500, "jpy", "¥500"), (123456, "chf", "1,234.56 CHF")],
-)
-def test_money_format(amount: int, currency: str, text: str) -> None:
-    assert format_money(amount, currency) == text
 
 
 async def test_run_sandbox_serves_until_shutdown() -> None:
