@@ -34,7 +34,6 @@ def create_app(
         static_folder=str(ROOT / "static"),
     )
     app.config.update(
-        BASE_URL=settings.base_url,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         SETTINGS=settings,
     )

@@ -24,13 +24,14 @@ ATTEMPT = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 async def checkout(slug: str) -> Response:
     """Start paying for a product: HX-Redirect for htmx, 303 for a plain form."""
     form = await request.form
+    settings = current_app.config["SETTINGS"]
     url = await start_checkout(
         current_app.extensions["db"],
         current_app.extensions["payments"],
-        current_app.config["BASE_URL"],
+        settings.base_url,
         slug,
         attempt=form.get("attempt"),
-        payment_method_types=current_app.config["SETTINGS"].payment_method_types,
+        payment_method_types=settings.payment_method_types,
     )
     if request.headers.get("HX-Request") == "true":
         return Response("", status=204, headers={"HX-Redirect": url})

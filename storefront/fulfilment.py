@@ -101,7 +101,9 @@ async def apply_session(
     db: Database, order_id: int, session: CheckoutSession, *, source: str
 ) -> bool:
     """Apply a retrieved session's state to its order; True if the order moved."""
-    status = orders.status_from_session(session.as_mapping())
+    status = orders.status_from_session(
+        {"status": session.status, "payment_status": session.payment_status}
+    )
     if status is None:
         return False
     moved = await db.write(

@@ -57,16 +57,6 @@ class CheckoutSession:
     payment_intent: str | None = None
     customer_email: str | None = None
 
-    def as_mapping(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "status": self.status,
-            "payment_status": self.payment_status,
-            "client_reference_id": self.client_reference_id,
-            "payment_intent": self.payment_intent,
-            "customer_details": {"email": self.customer_email},
-        }
-
 
 @dataclass(frozen=True)
 class WebhookEvent:
