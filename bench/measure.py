@@ -25,14 +25,10 @@ class Target:
     prepare: Callable[[int], list[str]] | None = None
 
 
-@dataclass
-class Series:
-    """Every round's result for one target."""
+class _Figures:
+    """The median and min-max of a list of per-round values."""
 
-    label: str
-    results: list[WrkResult] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    values: list[float] = field(default_factory=list)  # the figure compared (req/s by default)
+    values: list[float]
 
     @property
     def median(self) -> float:
@@ -41,6 +37,16 @@ class Series:
     @property
     def spread(self) -> tuple[float, float]:
         return min(self.values), max(self.values)
+
+
+@dataclass
+class Series(_Figures):
+    """Every round's result for one target."""
+
+    label: str
+    results: list[WrkResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)  # the figure compared (req/s by default)
 
     @property
     def p99(self) -> float:
@@ -84,21 +90,13 @@ def run_rounds(
 
 
 @dataclass
-class Ratio:
+class Ratio(_Figures):
     """Ours against a baseline, round by round."""
 
     ours: str
     baseline: str
     values: list[float]
     goal: float | None = None
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.values)
-
-    @property
-    def spread(self) -> tuple[float, float]:
-        return min(self.values), max(self.values)
 
     @property
     def met(self) -> bool | None:
