@@ -31,7 +31,7 @@ async def checkout(slug: str) -> Response:
         settings.base_url,
         slug,
         attempt=form.get("attempt"),
-        payment_method_types=settings.payment_method_types,
+        allowed_payment_method_types=settings.allowed_payment_methods,
     )
     if request.headers.get("HX-Request") == "true":
         return Response("", status=204, headers={"HX-Redirect": url})
@@ -45,7 +45,7 @@ async def start_checkout(
     slug: str,
     *,
     attempt: str | None,
-    payment_method_types: tuple[str, ...] = (),
+    allowed_payment_method_types: tuple[str, ...] = (),
 ) -> str:
     """Open (or find) the order and its Checkout Session; return the payment page URL."""
     product = await product_by_slug(db, slug)
@@ -69,7 +69,7 @@ async def start_checkout(
         # Derived from the order: a retry or a second click replays the same session.
         idempotency_key=f"storefront-checkout-{order.token}",
         image_url=_image_url(base_url, product.image),
-        payment_method_types=payment_method_types,
+        allowed_payment_method_types=allowed_payment_method_types,
     )
     try:
         session = await payments.create_checkout_session(checkout_request)

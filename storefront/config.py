@@ -45,8 +45,8 @@ class Settings:
     # How long a write waits for another connection's lock before failing (and
     # the webhook answering 500, so Stripe retries).
     db_busy_timeout_ms: int = 5000
-    # Empty: let Stripe pick from the Dashboard's methods; set to offer e.g. sepa_debit.
-    payment_method_types: tuple[str, ...] = ()
+    # Empty: offer what the Dashboard enables; else only these of them (e.g. card only).
+    allowed_payment_methods: tuple[str, ...] = ()
     # A polled open order is checked with Stripe at most this often (0: never).
     status_sync_after: float = 30.0
 
@@ -95,7 +95,7 @@ class Settings:
             reconcile_interval=_float(environ, "STOREFRONT_RECONCILE_INTERVAL", 60.0, 0.0),
             reconcile_after=_float(environ, "STOREFRONT_RECONCILE_AFTER", 900.0, 0.0),
             db_busy_timeout_ms=_int(environ, "STOREFRONT_DB_BUSY_TIMEOUT_MS", 5000, 0, 600_000),
-            payment_method_types=_method_types(environ.get("STOREFRONT_PAYMENT_METHOD_TYPES", "")),
+            allowed_payment_methods=_method_types(environ),
             status_sync_after=_float(environ, "STOREFRONT_STATUS_SYNC_AFTER", 30.0, 0.0),
         )
 
@@ -107,12 +107,19 @@ def _url(name: str, value: str) -> str:
     return value.rstrip("/")
 
 
-def _method_types(raw: str) -> tuple[str, ...]:
+def _method_types(environ: Mapping[str, str]) -> tuple[str, ...]:
+    if environ.get("STOREFRONT_PAYMENT_METHOD_TYPES", "").strip():
+        # Stripe's API no longer takes payment_method_types on Checkout Sessions.
+        raise ConfigError(
+            "STOREFRONT_PAYMENT_METHOD_TYPES was replaced by STOREFRONT_ALLOWED_PAYMENT_METHODS "
+            "(same comma-separated list); rename it"
+        )
+    raw = environ.get("STOREFRONT_ALLOWED_PAYMENT_METHODS", "")
     methods = tuple(m.strip() for m in raw.split(",") if m.strip())
     for method in methods:
         if not _METHOD_TYPE.match(method):
             raise ConfigError(
-                f"STOREFRONT_PAYMENT_METHOD_TYPES must be a comma-separated list like "
+                f"STOREFRONT_ALLOWED_PAYMENT_METHODS must be a comma-separated list like "
                 f"card,sepa_debit; got {method!r}"
             )
     return methods

@@ -18,6 +18,14 @@ log = logging.getLogger(__name__)
 
 SIGNATURE_TOLERANCE = 300  # seconds, as Stripe's own libraries use
 
+# The one place the shop names the Stripe API version it speaks: the version the
+# installed stripe-python was generated for. Every request carries it, so a
+# change of the account's default version in the Dashboard cannot change the
+# shapes the shop reads. To upgrade: install the new SDK, set this to its
+# ``stripe.api_version``, read Stripe's changelog for the versions in between,
+# and run the suite (the sandbox speaks this version too).
+STRIPE_API_VERSION = "2026-10-28.endive"
+
 
 class PaymentError(Exception):
     """Stripe could not do what we asked; safe to log, never shown to shoppers."""
@@ -41,8 +49,9 @@ class CheckoutRequest:
     cancel_url: str
     idempotency_key: str
     image_url: str | None = None
-    # Empty: Stripe offers the methods enabled in the Dashboard.
-    payment_method_types: tuple[str, ...] = ()
+    # Empty: Stripe offers every method the Dashboard enables and the session suits;
+    # otherwise only those among them that are also in this list.
+    allowed_payment_method_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -133,6 +142,7 @@ class StripePayments:
         self._http = stripe.AIOHTTPClient(timeout=30)
         self._client = stripe.StripeClient(
             self._secret_key,
+            stripe_version=STRIPE_API_VERSION,
             base_addresses={"api": self._api_base} if self._api_base else None,
             http_client=self._http,
             max_network_retries=self._max_network_retries,
@@ -174,8 +184,9 @@ class StripePayments:
             "metadata": {"order_token": request.order_token},
             "payment_intent_data": {"metadata": {"order_token": request.order_token}},
         }
-        if request.payment_method_types:
-            params["payment_method_types"] = list(request.payment_method_types)
+        if request.allowed_payment_method_types:
+            # payment_method_types is gone from session create since 2026-10-28.endive.
+            params["allowed_payment_method_types"] = list(request.allowed_payment_method_types)
         try:
             session = await self._v1.checkout.sessions.create_async(
                 params=params, options={"idempotency_key": request.idempotency_key}

@@ -25,10 +25,12 @@ CREATE_PARAMS = {
     "metadata",
     "customer_email",
     "expires_at",
-    "payment_method_types",
+    "allowed_payment_method_types",
+    "excluded_payment_method_types",
     "payment_intent_data",
     "expand",
     "locale",
+    "ui_mode",
 }
 LINE_ITEM_PARAMS = {"price_data", "quantity"}
 PRICE_DATA_PARAMS = {"currency", "unit_amount", "product_data"}
@@ -218,28 +220,27 @@ def build_session(params: dict[str, Any], now: int, public_base: str) -> Session
     success_url = check_url(params["success_url"], "success_url")
     cancel_url = check_url(params["cancel_url"], "cancel_url") if "cancel_url" in params else None
 
-    # Without payment_method_types Stripe offers the methods enabled in the
-    # Dashboard; the sandbox acts as an account with cards and SEPA Direct
-    # Debit on, so a shop that sends none still meets a delayed method in eur.
-    default_methods = ["card", "sepa_debit"] if currency == "eur" else ["card"]
+    # Stripe offers the methods the Dashboard enables that suit the session; the
+    # sandbox acts as an account with cards and SEPA Direct Debit on (SEPA for eur).
+    # allowed_payment_method_types filters that set, excluded_payment_method_types
+    # removes from it; payment_method_types is gone since 2026-10-28.endive.
+    eligible = ["card", "sepa_debit"] if currency == "eur" else ["card"]
+    allowed = _method_list(params, "allowed_payment_method_types")
+    excluded = _method_list(params, "excluded_payment_method_types")
     methods = [
-        as_str(method, f"payment_method_types[{index}]")
-        for index, method in enumerate(
-            as_list(params.get("payment_method_types", default_methods), "payment_method_types")
-        )
+        m for m in eligible if (allowed is None or m in allowed) and m not in (excluded or [])
     ]
-    for index, method in enumerate(methods):
-        if method not in PAYMENT_METHOD_TYPES:
-            raise invalid(
-                f"Invalid payment_method_types[{index}]: must be one of "
-                + ", ".join(PAYMENT_METHOD_TYPES),
-                f"payment_method_types[{index}]",
-            )
-    if "sepa_debit" in methods and currency != "eur":
+    if not methods:
         raise invalid(
-            f"The currency provided ({currency}) is invalid for one or more payment method "
-            "types on this Checkout Session: sepa_debit supports eur only.",
-            "payment_method_types",
+            "No valid payment method types for this Checkout Session. Check the currency "
+            "and the allowed and excluded payment method types.",
+            "allowed_payment_method_types" if allowed is not None else "line_items",
+        )
+    ui_mode = params.get("ui_mode", "hosted_page")
+    if ui_mode != "hosted_page":
+        raise invalid(
+            f"Invalid ui_mode: the sandbox hosts only hosted_page sessions, got {ui_mode!r}.",
+            "ui_mode",
         )
 
     if "expires_at" in params:
@@ -298,12 +299,14 @@ def build_session(params: dict[str, Any], now: int, public_base: str) -> Session
         "metadata": metadata,
         "mode": "payment",
         "payment_intent": None,
+        "allowed_payment_method_types": allowed,
+        "excluded_payment_method_types": excluded,
         "payment_method_types": methods,
         "payment_status": "unpaid" if amount > 0 else "no_payment_required",
         "status": "open",
         "success_url": success_url,
         "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
-        "ui_mode": "hosted",
+        "ui_mode": "hosted_page",
         "url": f"{public_base}/c/pay/{session_id}",
     }
     return SessionRecord(
@@ -312,6 +315,23 @@ def build_session(params: dict[str, Any], now: int, public_base: str) -> Session
         payment_intent_metadata=pi_metadata,
         payment_intent_description=pi_data.get("description"),
     )
+
+
+def _method_list(params: dict[str, Any], name: str) -> list[str] | None:
+    """An allowed/excluded payment method list: known methods only, or 400."""
+    if name not in params:
+        return None
+    methods = [
+        as_str(method, f"{name}[{index}]")
+        for index, method in enumerate(as_list(params[name], name))
+    ]
+    for index, method in enumerate(methods):
+        if method not in PAYMENT_METHOD_TYPES:
+            raise invalid(
+                f"Invalid {name}[{index}]: must be one of " + ", ".join(PAYMENT_METHOD_TYPES),
+                f"{name}[{index}]",
+            )
+    return methods
 
 
 def public_line_items(record: SessionRecord, url: str) -> dict[str, Any]:

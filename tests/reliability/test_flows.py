@@ -213,7 +213,7 @@ async def test_a_delayed_payment_goes_through_processing(
     stack = await start(
         stacks,
         tmp_path,
-        shop={"payment_method_types": ("card", "sepa_debit")},
+        shop={"allowed_payment_methods": ("card", "sepa_debit")},
         async_payment_delay=0.3,
     )
     token, pay_url = await buy(http, stack, "enamel-mug")
@@ -228,7 +228,7 @@ async def test_a_delayed_payment_goes_through_processing(
     ]
 
 
-async def test_payment_method_types_are_sent_only_when_configured(
+async def test_allowed_payment_methods_are_sent_only_when_configured(
     stacks: list[Stack], tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     unset = await start(stacks, tmp_path)
@@ -236,9 +236,13 @@ async def test_payment_method_types_are_sent_only_when_configured(
     # Unset: Stripe (here the sandbox) offers its own default methods for eur.
     assert sandbox_session(unset, pay_url)["payment_method_types"] == ["card", "sepa_debit"]
 
-    cards_only = await start(stacks, tmp_path, shop={"payment_method_types": ("card",)})
+    assert sandbox_session(unset, pay_url)["allowed_payment_method_types"] is None
+
+    cards_only = await start(stacks, tmp_path, shop={"allowed_payment_methods": ("card",)})
     _, pay_url = await buy(http, cards_only, "enamel-mug")
-    assert sandbox_session(cards_only, pay_url)["payment_method_types"] == ["card"]
+    session = sandbox_session(cards_only, pay_url)
+    assert session["allowed_payment_method_types"] == ["card"]
+    assert session["payment_method_types"] == ["card"]
     assert await pay_by_debit(http, pay_url, "DE89370400440532013000") == 400
 
 

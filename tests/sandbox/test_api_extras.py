@@ -135,7 +135,10 @@ async def test_validation_errors_are_not_stored_under_the_key(sandbox: Sandbox) 
         ({"mode": "setup"}, "mode"),
         ({"success_url": "not a url"}, "success_url"),
         ({"customer_email": "nobody"}, "customer_email"),
-        ({"payment_method_types": ["bitcoin"]}, "payment_method_types[0]"),
+        ({"allowed_payment_method_types": ["bitcoin"]}, "allowed_payment_method_types[0]"),
+        # Removed from session create by 2026-10-28.endive: refused as unknown.
+        ({"payment_method_types": ["card"]}, "payment_method_types"),
+        ({"ui_mode": "hosted"}, "ui_mode"),
         (
             {
                 "line_items": [
@@ -154,7 +157,17 @@ async def test_validation_errors_are_not_stored_under_the_key(sandbox: Sandbox) 
         ({"line_items": [{"price": "price_123", "quantity": 1}]}, "line_items[0][price]"),
         ({"expires_at": "soon"}, "expires_at"),
     ],
-    ids=["mode", "url", "email", "method", "quantity", "saved-price", "expires-not-int"],
+    ids=[
+        "mode",
+        "url",
+        "email",
+        "method",
+        "removed-payment-method-types",
+        "old-ui-mode",
+        "quantity",
+        "saved-price",
+        "expires-not-int",
+    ],
 )
 async def test_create_validation_names_the_param(
     sandbox: Sandbox, overrides: dict[str, object], param: str
@@ -166,12 +179,27 @@ async def test_create_validation_names_the_param(
     assert caught.value.param == param
 
 
-async def test_sepa_debit_needs_euros(sandbox: Sandbox) -> None:
-    params = session_params(payment_method_types=["card", "sepa_debit"])
+async def test_allowed_methods_filter_what_suits_the_currency(sandbox: Sandbox) -> None:
+    # A filter, not a demand: SEPA Direct Debit suits euros only, so it drops out.
+    params = session_params(allowed_payment_method_types=["card", "sepa_debit"])
+    params["line_items"][0]["price_data"]["currency"] = "usd"
+    session = await sandbox.client.v1.checkout.sessions.create_async(params=params)
+    assert session.payment_method_types == ["card"]
+    assert session.allowed_payment_method_types == ["card", "sepa_debit"]
+    # Nothing left to offer is an error naming the filter.
+    params = session_params(allowed_payment_method_types=["sepa_debit"])
     params["line_items"][0]["price_data"]["currency"] = "usd"
     with pytest.raises(stripe.InvalidRequestError) as caught:
         await sandbox.client.v1.checkout.sessions.create_async(params=params)
-    assert caught.value.param == "payment_method_types"
+    assert caught.value.param == "allowed_payment_method_types"
+
+
+async def test_hosted_page_is_the_ui_mode_of_the_pinned_version(sandbox: Sandbox) -> None:
+    session = await sandbox.client.v1.checkout.sessions.create_async(
+        params=session_params(ui_mode="hosted_page", excluded_payment_method_types=["sepa_debit"])
+    )
+    assert session.ui_mode == "hosted_page"
+    assert session.payment_method_types == ["card"]
 
 
 async def test_expand_line_items_on_retrieve(sandbox: Sandbox) -> None:

@@ -31,7 +31,7 @@ async def fill_card(page: Any, number: str) -> None:
 async def test_hosted_page_pays_with_4242_and_lands_on_success(
     sandbox: Sandbox, page: Any, artifacts_dir: Path
 ) -> None:
-    session = await browser_session(sandbox, payment_method_types=["card", "sepa_debit"])
+    session = await browser_session(sandbox, allowed_payment_method_types=["card", "sepa_debit"])
     await page.goto(session.url)
     assert await page.get_by_text("Enamel mug").is_visible()
     assert "€39.98" in await page.get_by_test_id("total").inner_text()
@@ -85,7 +85,7 @@ async def test_failed_authentication_returns_to_the_form(sandbox: Sandbox, page:
 
 
 async def test_bank_debit_completes_then_succeeds(sandbox: Sandbox, page: Any) -> None:
-    session = await browser_session(sandbox, payment_method_types=["card", "sepa_debit"])
+    session = await browser_session(sandbox, allowed_payment_method_types=["card", "sepa_debit"])
     await page.goto(session.url)
     await page.locator("#bank-email").fill("shopper@example.com")
     await page.get_by_label("Account holder name").fill("Ada Shopper")

@@ -15,7 +15,7 @@ from .support import CANCEL_URL, Sandbox, session_params
 CARD = {"email": "shopper@example.com", "expiry": "12/34", "cvc": "123", "name": "Ada Shopper"}
 # The card number is never echoed back into the form.
 NUMBER_WITH_VALUE = re.compile(r'<input id="number"[^>]*value=')
-SEPA_PARAMS = {"payment_method_types": ["card", "sepa_debit"]}
+SEPA_PARAMS = {"allowed_payment_method_types": ["card", "sepa_debit"]}
 
 
 async def new_session(sandbox: Sandbox, **overrides: Any) -> stripe.checkout.Session:
@@ -38,7 +38,7 @@ async def pay_card(
 
 
 async def test_page_shows_items_total_labels_and_back_link(sandbox: Sandbox, http) -> None:
-    session = await new_session(sandbox, payment_method_types=["card"])
+    session = await new_session(sandbox, allowed_payment_method_types=["card"])
     async with http.get(session.url) as response:
         assert response.status == 200
         html = await response.text()
@@ -220,7 +220,7 @@ async def test_invalid_iban_is_refused(sandbox: Sandbox, http) -> None:
 
 
 async def test_card_only_session_refuses_bank_debit(sandbox: Sandbox, http) -> None:
-    session = await new_session(sandbox, payment_method_types=["card"])
+    session = await new_session(sandbox, allowed_payment_method_types=["card"])
     status, _, _ = await post(
         http,
         f"{session.url}/bank",

@@ -63,14 +63,20 @@ def test_reliability_settings_are_read_and_checked() -> None:
     settings = Settings.from_env(
         {
             "STOREFRONT_DB_BUSY_TIMEOUT_MS": "250",
-            "STOREFRONT_PAYMENT_METHOD_TYPES": " card, sepa_debit ",
+            "STOREFRONT_ALLOWED_PAYMENT_METHODS": " card, sepa_debit ",
             "STOREFRONT_STATUS_SYNC_AFTER": "0",
         }
     )
     assert settings.db_busy_timeout_ms == 250
-    assert settings.payment_method_types == ("card", "sepa_debit")
+    assert settings.allowed_payment_methods == ("card", "sepa_debit")
     assert settings.status_sync_after == 0
     defaults = Settings.from_env({})
-    assert (defaults.payment_method_types, defaults.status_sync_after) == ((), 30.0)
-    with pytest.raises(ConfigError, match="STOREFRONT_PAYMENT_METHOD_TYPES"):
-        Settings.from_env({"STOREFRONT_PAYMENT_METHOD_TYPES": "card;DROP"})
+    assert (defaults.allowed_payment_methods, defaults.status_sync_after) == ((), 30.0)
+    with pytest.raises(ConfigError, match="STOREFRONT_ALLOWED_PAYMENT_METHODS"):
+        Settings.from_env({"STOREFRONT_ALLOWED_PAYMENT_METHODS": "card;DROP"})
+
+
+def test_the_removed_payment_method_setting_names_its_replacement() -> None:
+    # Stripe's pinned API version has no payment_method_types on session create.
+    with pytest.raises(ConfigError, match="replaced by STOREFRONT_ALLOWED_PAYMENT_METHODS"):
+        Settings.from_env({"STOREFRONT_PAYMENT_METHOD_TYPES": "card"})
