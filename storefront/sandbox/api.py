@@ -16,6 +16,7 @@ from .errors import StripeApiError, api_error, invalid, missing_param, no_such
 from .forms import parse_body
 from .listing import expansions, paginate, parse_bool, type_matches
 from .objects import new_id
+from .resources import CheckoutSession
 from .state import SandboxState
 
 api = Blueprint("sandbox_api", __name__, url_prefix="/v1")
@@ -152,16 +153,9 @@ def request_ref() -> tuple[str, str | None]:
     return g.request_id, g.get("idempotency_key")
 
 
-def render_session(record: Any, wanted: set[str]) -> dict[str, Any]:
+def render_session(record: CheckoutSession, wanted: set[str]) -> dict[str, Any]:
     """A session object with the requested expansions."""
-    obj = dict(record.obj)
-    if "line_items" in wanted:
-        obj["line_items"] = public_line_items(
-            record, f"/v1/checkout/sessions/{record.id}/line_items"
-        )
-    if "payment_intent" in wanted:
-        obj["payment_intent"] = sandbox().payment_intent(record)
-    return obj
+    return record.to_stripe(wanted)
 
 
 SESSION_EXPANDABLE = {"line_items", "payment_intent"}
@@ -188,12 +182,11 @@ async def list_sessions() -> dict[str, Any]:
     wanted = expansions(params, SESSION_EXPANDABLE, "data.")
     records = list(reversed(sandbox().sessions.values()))
     if params.get("payment_intent"):
-        records = [r for r in records if r.obj["payment_intent"] == params["payment_intent"]]
+        records = [r for r in records if r.payment_intent_id == params["payment_intent"]]
     if params.get("status"):
-        records = [r for r in records if r.obj["status"] == params["status"]]
-    page = paginate([r.obj for r in records], params, "/v1/checkout/sessions", "checkout.session")
-    page["data"] = [render_session(sandbox().sessions[o["id"]], wanted) for o in page["data"]]
-    return page
+        records = [r for r in records if r.status == params["status"]]
+    rendered = [render_session(r, wanted) for r in records]
+    return paginate(rendered, params, "/v1/checkout/sessions", "checkout.session")
 
 
 @api.get("/checkout/sessions/<session_id>")

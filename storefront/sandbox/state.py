@@ -10,9 +10,9 @@ import random
 import time
 from typing import Any
 
-from .checkout import DELAYED_METHODS, SessionRecord
-from .errors import invalid, no_such
-from .objects import charge_object, event_object, new_id, payment_intent_object, refund_object
+from .errors import no_such
+from .objects import new_id
+from .resources import CheckoutSession, MethodDetails, event_object
 from .settings import SandboxSettings
 from .webhooks import Deliverer, Endpoint, new_endpoint
 
@@ -38,7 +38,7 @@ class SandboxState:
         self.settings = settings
         self.rng = random.Random(settings.seed)
         self.stats: dict[str, int] = dict.fromkeys(STAT_NAMES, 0)
-        self.sessions: dict[str, SessionRecord] = {}
+        self.sessions: dict[str, CheckoutSession] = {}
         self.events: dict[str, dict[str, Any]] = {}
         self.endpoints: dict[str, Endpoint] = {}
         # (api key, idempotency key) -> stored answer; and one lock per pair.
@@ -106,13 +106,23 @@ class SandboxState:
         return dt.date.today()
 
     def emit(
-        self, event_type: str, obj: dict[str, Any], request: tuple[str, str | None] | None = None
+        self,
+        event_type: str,
+        obj: dict[str, Any],
+        request: tuple[str, str | None] | None = None,
+        previous_attributes: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Record an event about ``obj`` and hand it to delivery."""
         endpoints = [e for e in self.endpoints.values() if e.wants(event_type)]
         request_id, idempotency_key = request if request else (None, None)
         event = event_object(
-            event_type, obj, self.now(), len(endpoints), request_id, idempotency_key
+            event_type,
+            obj,
+            self.now(),
+            len(endpoints),
+            request_id,
+            idempotency_key,
+            previous_attributes,
         )
         self.events[event["id"]] = event
         self.stats["events_created"] += 1
@@ -128,41 +138,32 @@ class SandboxState:
 
     # -- sessions ----------------------------------------------------------------
 
-    def add_session(self, record: SessionRecord) -> None:
+    def add_session(self, record: CheckoutSession) -> None:
         """Store a newly created session."""
         self.sessions[record.id] = record
 
-    def session(self, session_id: str) -> SessionRecord:
+    def session(self, session_id: str) -> CheckoutSession:
         """The session with this id, or a Stripe 404."""
         record = self.sessions.get(session_id)
         if record is None:
             raise no_such("checkout.session", session_id)
         return record
 
-    def expire(self, record: SessionRecord, request: tuple[str, str | None] | None = None) -> None:
+    def expire(
+        self, record: CheckoutSession, request: tuple[str, str | None] | None = None
+    ) -> None:
         """Expire an open session and emit ``checkout.session.expired``."""
-        if record.obj["status"] != "open":
-            raise invalid(
-                f"This Checkout Session is {record.obj['status']} and can no longer be expired. "
-                'Only Checkout Sessions with a status in ["open"] can be expired.',
-            )
-        record.obj.update(status="expired", url=None)
-        record.pending_auth = None
-        self.emit("checkout.session.expired", record.obj, request)
+        record.expire()
+        self.emit("checkout.session.expired", record.to_stripe(), request)
 
-    def age(self, record: SessionRecord, seconds: int) -> None:
+    def age(self, record: CheckoutSession, seconds: int) -> None:
         """Move a session's clock back so it expires without waiting (tests only)."""
-        record.obj["created"] -= seconds
-        record.obj["expires_at"] -= seconds
+        record.move_back(seconds)
 
     def expire_due(self) -> int:
         """Expire every open session past its ``expires_at``; return how many."""
         now = self.now()
-        due = [
-            r
-            for r in self.sessions.values()
-            if r.obj["status"] == "open" and r.obj["expires_at"] <= now
-        ]
+        due = [record for record in self.sessions.values() if record.is_due(now)]
         for record in due:
             self.expire(record)
         return len(due)
@@ -174,134 +175,62 @@ class SandboxState:
 
     def complete(
         self,
-        record: SessionRecord,
+        record: CheckoutSession,
         email: str,
         name: str,
         method_type: str,
         settles_ok: bool = True,
+        details: MethodDetails | None = None,
     ) -> None:
         """The shopper paid: complete the session and emit ``checkout.session.completed``.
 
         A delayed method completes unpaid and settles after ``async_payment_delay``.
         """
-        obj = record.obj
-        pi_id = new_id("pi_")
-        record.method_type = method_type
-        record.pending_auth = None
-        delayed = method_type in DELAYED_METHODS
-        if not delayed:
-            record.charge = self._charge(record, pi_id)
-        obj.update(
-            status="complete",
-            url=None,
-            payment_intent=pi_id,
-            payment_status="unpaid" if delayed else "paid",
-            customer_details={
-                "address": None,
-                "email": email,
-                "name": name or None,
-                "phone": None,
-                "tax_exempt": "none",
-                "tax_ids": [],
-            },
-        )
-        if obj["amount_total"] == 0:
-            obj["payment_status"] = "no_payment_required"
-        self.emit("checkout.session.completed", obj)
+        details = details or MethodDetails(type=method_type, email=email, name=name or None)
+        delayed = record.complete(details, self.now())
+        self.emit("checkout.session.completed", record.to_stripe())
         if delayed:
-            record.settlement = "processing"
             self._spawn_timer(self._settle_later(record, settles_ok))
-
-    def _charge(self, record: SessionRecord, pi_id: str) -> dict[str, Any]:
-        return charge_object(
-            pi_id,
-            record.obj["amount_total"],
-            record.obj["currency"],
-            record.payment_intent_metadata,
-            self.now(),
-        )
 
     def _spawn_timer(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._timers.add(task)
         task.add_done_callback(self._timers.discard)
 
-    async def _settle_later(self, record: SessionRecord, succeed: bool) -> None:
+    async def _settle_later(self, record: CheckoutSession, succeed: bool) -> None:
         await asyncio.sleep(self.settings.async_payment_delay)
-        obj = record.obj
-        if succeed:
-            record.charge = self._charge(record, obj["payment_intent"])
-            obj["payment_status"] = "paid"
-            record.settlement = "succeeded"
-            self.emit("checkout.session.async_payment_succeeded", obj)
-        else:
-            record.settlement = "failed"
-            self.emit("checkout.session.async_payment_failed", obj)
+        record.settle(succeed, self.now())
+        outcome = "succeeded" if succeed else "failed"
+        self.emit(f"checkout.session.async_payment_{outcome}", record.to_stripe())
 
-    def payment_intent(self, record: SessionRecord) -> dict[str, Any] | None:
+    def payment_intent(self, record: CheckoutSession) -> dict[str, Any] | None:
         """The session's payment intent object, for ``expand[]=payment_intent``."""
-        obj = record.obj
-        if obj["payment_intent"] is None:
-            return None
-        if record.settlement == "failed":
-            status = "requires_payment_method"
-        elif record.settlement == "processing":
-            status = "processing"
-        else:
-            status = "succeeded"
-        return payment_intent_object(
-            obj["payment_intent"],
-            obj["amount_total"],
-            obj["currency"],
-            status,
-            record.payment_intent_metadata,
-            obj["created"],
-            record.method_type or "card",
-            record.charge["id"] if record.charge else None,
-        )
+        intent = record.payment_intent
+        return intent.to_stripe() if intent else None
 
     # -- refunds -----------------------------------------------------------------
 
-    def session_by_payment_intent(self, pi_id: str) -> SessionRecord:
+    def session_by_payment_intent(self, pi_id: str) -> CheckoutSession:
         """The session that created this payment intent, or a 404."""
         for record in self.sessions.values():
-            if record.obj["payment_intent"] == pi_id:
+            if record.payment_intent_id == pi_id:
                 return record
         raise no_such("payment_intent", pi_id, "payment_intent")
 
     def refund(
         self,
-        record: SessionRecord,
+        record: CheckoutSession,
         amount: int | None,
         metadata: dict[str, str],
         reason: str | None,
     ) -> dict[str, Any]:
         """Refund part or all of a paid session's charge; emit ``charge.refunded``."""
+        refund = record.refund(amount, self.now(), metadata, reason)
         charge = record.charge
-        pi_id = record.obj["payment_intent"]
-        if charge is None or record.obj["payment_status"] != "paid":
-            raise invalid(
-                f"This PaymentIntent ({pi_id}) does not have a successful charge to refund.",
-                "payment_intent",
-                "charge_not_refundable" if charge is None else None,
+        if charge is not None:
+            self.emit(
+                "charge.refunded",
+                charge.to_stripe(),
+                previous_attributes=charge.changed_by(refund),
             )
-        remaining = charge["amount"] - charge["amount_refunded"]
-        if remaining == 0:
-            raise invalid(
-                f"Charge {charge['id']} has already been refunded.",
-                code="charge_already_refunded",
-            )
-        amount = remaining if amount is None else amount
-        if amount > remaining:
-            raise invalid(
-                f"Refund amount ({amount}) is greater than unrefunded amount on charge "
-                f"({remaining})",
-                "amount",
-            )
-        refund = refund_object(charge, amount, self.now(), metadata, reason)
-        record.refunds.append(refund)
-        charge["amount_refunded"] += amount
-        charge["refunded"] = charge["amount_refunded"] == charge["amount"]
-        charge["refunds"]["data"].insert(0, refund)
-        self.emit("charge.refunded", charge)
-        return refund
+        return refund.to_stripe()

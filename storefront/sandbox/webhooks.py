@@ -54,7 +54,9 @@ class Endpoint:
         obj: dict[str, Any] = {
             "id": self.id,
             "object": "webhook_endpoint",
+            # Null: events use the account's default version (the SDK's pinned one here).
             "api_version": None,
+            "application": None,
             "created": self.created,
             "description": self.description,
             "enabled_events": list(self.enabled_events),

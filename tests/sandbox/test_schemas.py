@@ -1,0 +1,409 @@
+"""Schema contract: every JSON body the sandbox answers or delivers fits the pinned version.
+
+Bodies are checked by ``tests.stripe_schema`` against the installed SDK's declared types and
+Stripe's published spec. API answers go through ``target``, so with ``-m stripe_live`` the same
+checks run against Stripe test mode; paying needs the hosted page, so the paid flows and the
+webhook payloads are the sandbox's own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import pytest
+import stripe
+
+from tests.stripe_schema import problems, problems_any
+
+from .support import Sandbox, Target, session_params
+
+CARD_FORM = {"email": "shopper@example.com", "expiry": "12/34", "cvc": "123", "name": "Ada"}
+SEPA_FORM = {"email": "shopper@example.com", "name": "Ada Shopper"}
+EVENT_TYPES = {
+    "checkout.session.completed",
+    "checkout.session.expired",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
+    "charge.refunded",
+}
+
+
+def raw(answer: Any) -> Any:
+    """The JSON body an SDK call received, exactly as sent."""
+    assert answer.last_response is not None
+    return json.loads(answer.last_response.body)
+
+
+@dataclass
+class Bodies:
+    """Labelled JSON bodies and what the validator found wrong in each."""
+
+    bodies: list[tuple[str, Any]] = field(default_factory=list)
+
+    def add(self, label: str, body: Any) -> Any:
+        self.bodies.append((label, body))
+        return body
+
+    def answer(self, label: str, answer: Any) -> Any:
+        """Keep an SDK answer's raw body; return the answer for the next step."""
+        self.add(label, raw(answer))
+        return answer
+
+    def invalid(self) -> list[str]:
+        return [
+            f"{label} {problem}" for label, body in self.bodies for problem in problems_any(body)
+        ]
+
+    def assert_valid(self) -> None:
+        bad = sum(1 for _, body in self.bodies if problems_any(body))
+        found = self.invalid()
+        assert not found, (
+            f"{bad} of {len(self.bodies)} bodies invalid ({len(found)} problems):\n"
+            + "\n".join(found[:60])
+        )
+
+
+async def error_body(call: Callable[[], Any]) -> Any:
+    """The JSON body of a call that must fail with a Stripe error."""
+    with pytest.raises(stripe.StripeError) as caught:
+        await call()
+    return caught.value.json_body
+
+
+# -- API answers, against the sandbox and (with -m stripe_live) Stripe ---------------------
+
+
+async def test_session_answers_are_valid(target: Target) -> None:
+    sessions = target.client.v1.checkout.sessions
+    bodies = Bodies()
+    created = bodies.answer("create", await sessions.create_async(params=session_params()))
+    bodies.answer(
+        "create+expand",
+        await sessions.create_async(params=session_params(expand=["line_items"])),
+    )
+    bodies.answer("retrieve", await sessions.retrieve_async(created.id))
+    bodies.answer(
+        "retrieve+expand",
+        await sessions.retrieve_async(
+            created.id, params={"expand": ["line_items", "payment_intent"]}
+        ),
+    )
+    bodies.answer("list", await sessions.list_async(params={"limit": 3}))
+    bodies.answer("line_items", await sessions.line_items.list_async(created.id))
+    bodies.answer("expire", await sessions.expire_async(created.id))
+    assert bodies.bodies[-1][1]["status"] == "expired"
+    assert bodies.bodies[0][1]["ui_mode"] == "hosted_page"
+    bodies.assert_valid()
+
+
+async def test_event_answers_are_valid(target: Target) -> None:
+    sessions = target.client.v1.checkout.sessions
+    created = await sessions.create_async(params=session_params())
+    await sessions.expire_async(created.id)
+    bodies = Bodies()
+    listed = bodies.answer("events", await target.client.v1.events.list_async(params={"limit": 5}))
+    assert listed.data, "expiring a session makes at least one event"
+    bodies.answer("event", await target.client.v1.events.retrieve_async(listed.data[0].id))
+    bodies.assert_valid()
+
+
+async def test_webhook_endpoint_answers_are_valid(target: Target) -> None:
+    endpoints = target.client.v1.webhook_endpoints
+    bodies = Bodies()
+    listed = bodies.answer("endpoints", await endpoints.list_async(params={"limit": 3}))
+    if target.sandbox:
+        # Registering one on a real account would leave it behind; the sandbox forgets.
+        created = bodies.answer(
+            "endpoint create",
+            await endpoints.create_async(
+                params={
+                    "url": "https://example.com/hook",
+                    # An event the sandbox never sends: nothing is delivered to it.
+                    "enabled_events": ["customer.created"],
+                }
+            ),
+        )
+        assert bodies.bodies[-1][1]["secret"].startswith("whsec_")
+        retrieved = bodies.answer("endpoint", await endpoints.retrieve_async(created.id))
+        assert "secret" not in raw(retrieved)
+    elif listed.data:
+        bodies.answer("endpoint", await endpoints.retrieve_async(listed.data[0].id))
+    bodies.assert_valid()
+
+
+async def test_error_answers_are_valid(target: Target) -> None:
+    sessions = target.client.v1.checkout.sessions
+    created = await sessions.create_async(params=session_params())
+    await sessions.expire_async(created.id)
+    missing = session_params()
+    del missing["line_items"]
+    bodies = Bodies()
+    bodies.add("404", await error_body(lambda: sessions.retrieve_async("cs_test_nosuch")))
+    bodies.add("missing", await error_body(lambda: sessions.create_async(params=missing)))
+    bodies.add(
+        "unknown",
+        await error_body(lambda: sessions.create_async(params=session_params(colour="red"))),
+    )
+    bodies.add("expire twice", await error_body(lambda: sessions.expire_async(created.id)))
+    bodies.add(
+        "refund unknown",
+        await error_body(
+            lambda: target.client.v1.refunds.create_async(params={"payment_intent": "pi_nosuch"})
+        ),
+    )
+    assert all("error" in body for _, body in bodies.bodies)
+    bodies.assert_valid()
+
+
+# -- paid flows and webhook payloads, sandbox only -------------------------------------------
+
+
+@dataclass
+class World:
+    """Every body of the paid flows, and every webhook payload they caused."""
+
+    answers: Bodies
+    payloads: Bodies
+    sandbox: Sandbox
+
+
+async def _pay(http: aiohttp.ClientSession, url: str, form: dict[str, str]) -> int:
+    async with http.post(url, data=form, allow_redirects=False) as response:
+        return response.status
+
+
+async def _paid_flows(sandbox: Sandbox, http: aiohttp.ClientSession, answers: Bodies) -> None:
+    """Card, declined-then-paid, 3D Secure, SEPA settling both ways, refunds, expiry."""
+    sessions = sandbox.client.v1.checkout.sessions
+    everything = {"expand": ["line_items", "payment_intent"]}
+
+    async def new(**overrides: Any) -> stripe.checkout.Session:
+        return answers.answer(
+            "create", await sessions.create_async(params=session_params(**overrides))
+        )
+
+    card = await new()
+    assert await _pay(http, f"{card.url}/card", {**CARD_FORM, "number": "4242424242424242"}) == 303
+    declined = await new(metadata={"flow": "declined"})
+    assert (
+        await _pay(http, f"{declined.url}/card", {**CARD_FORM, "number": "4000000000000002"})
+        == 402
+    )
+    assert (
+        await _pay(http, f"{declined.url}/card", {**CARD_FORM, "number": "5555555555554444"})
+        == 303
+    )
+    secure = await new(customer_email="three.d@example.com")
+    assert (
+        await _pay(http, f"{secure.url}/card", {**CARD_FORM, "number": "4000002500003155"}) == 303
+    )
+    assert await _pay(http, f"{secure.url}/authenticate", {"outcome": "complete"}) == 303
+    settles = await new(allowed_payment_method_types=["sepa_debit"])
+    assert (
+        await _pay(http, f"{settles.url}/bank", {**SEPA_FORM, "iban": "DE89370400440532013000"})
+        == 303
+    )
+    bounces = await new(excluded_payment_method_types=["card"])
+    assert (
+        await _pay(http, f"{bounces.url}/bank", {**SEPA_FORM, "iban": "DE62370400440532013001"})
+        == 303
+    )
+    answers.answer(
+        "retrieve processing", await sessions.retrieve_async(settles.id, params=everything)
+    )
+    expired = await new()
+    answers.answer("expire", await sessions.expire_async(expired.id))
+    await sandbox.state.wait_idle(10)
+
+    for session in (card, declined, secure, settles, bounces, expired):
+        answers.answer("retrieve", await sessions.retrieve_async(session.id, params=everything))
+        answers.answer("line_items", await sessions.line_items.list_async(session.id))
+    paid = await sessions.retrieve_async(card.id)
+    answers.answer(
+        "list by intent",
+        await sessions.list_async(
+            params={
+                "payment_intent": paid.payment_intent,
+                **{"expand": ["data.line_items", "data.payment_intent"]},
+            }
+        ),
+    )
+    refunds = sandbox.client.v1.refunds
+    answers.answer(
+        "refund partial",
+        await refunds.create_async(params={"payment_intent": paid.payment_intent, "amount": 1000}),
+    )
+    answers.answer(
+        "refund rest",
+        await refunds.create_async(
+            params={"payment_intent": paid.payment_intent, "reason": "requested_by_customer"}
+        ),
+    )
+    other = await sessions.retrieve_async(declined.id)
+    answers.answer(
+        "refund full", await refunds.create_async(params={"payment_intent": other.payment_intent})
+    )
+    await sandbox.state.wait_idle(10)
+    listed = answers.answer(
+        "events", await sandbox.client.v1.events.list_async(params={"limit": 100})
+    )
+    for event in listed.data:
+        answers.answer("event", await sandbox.client.v1.events.retrieve_async(event.id))
+
+
+@pytest.fixture(scope="module")
+async def world(make_sandbox: Callable[..., Any]) -> AsyncIterator[World]:
+    """A private sandbox run through every flow once; its receiver saw every payload."""
+    async with make_sandbox() as sandbox, aiohttp.ClientSession() as http:
+        answers = Bodies()
+        await _paid_flows(sandbox, http, answers)
+        payloads = Bodies()
+        for received in sandbox.receiver.received:
+            payloads.add(f"webhook {received.event['type']}", json.loads(received.body))
+        yield World(answers, payloads, sandbox)
+
+
+async def test_paid_flow_answers_are_valid(world: World) -> None:
+    assert len(world.answers.bodies) > 30
+    world.answers.assert_valid()
+
+
+async def test_webhook_payloads_are_valid(world: World) -> None:
+    assert {body["type"] for _, body in world.payloads.bodies} == EVENT_TYPES
+    world.payloads.assert_valid()
+
+
+async def test_the_flows_show_every_shape(world: World) -> None:
+    objects = [body for _, body in world.payloads.bodies]
+    intents = [
+        body["payment_intent"]
+        for _, body in world.answers.bodies
+        if body.get("object") == "checkout.session"
+        and isinstance(body.get("payment_intent"), dict)
+    ]
+    assert {i["status"] for i in intents} >= {"succeeded", "processing", "requires_payment_method"}
+    failed = next(i for i in intents if i["status"] == "requires_payment_method")
+    assert failed["last_payment_error"]["payment_method_type"] == "sepa_debit"
+    charges = [e["data"]["object"] for e in objects if e["type"] == "charge.refunded"]
+    assert {c["refunded"] for c in charges} == {False, True}
+    assert all(
+        "previous_attributes" in e["data"] for e in objects if e["type"] == "charge.refunded"
+    )
+    methods = {c["payment_method_details"]["type"] for c in charges}
+    assert methods == {"card"}
+    cards = [c["payment_method_details"]["card"] for c in charges]
+    assert {c["brand"] for c in cards} == {"visa", "mastercard"}
+    sessions = [
+        body for _, body in world.answers.bodies if body.get("object") == "checkout.session"
+    ]
+    assert {s["status"] for s in sessions} == {"open", "complete", "expired"}
+    assert {s["payment_status"] for s in sessions} == {"paid", "unpaid"}
+    assert any(i.get("latest_charge") for i in intents), (
+        "an expanded succeeded intent names its charge"
+    )
+
+
+async def test_three_d_secure_is_recorded_on_the_charge(world: World) -> None:
+    sandbox = world.sandbox
+    secure = next(
+        s for s in sandbox.state.sessions.values() if s.customer_email == "three.d@example.com"
+    )
+    charge = secure.to_stripe({"payment_intent"})["payment_intent"]["latest_charge"]
+    assert charge is not None
+    assert secure.charge is not None
+    details = secure.charge.to_stripe()["payment_method_details"]["card"]
+    assert details["three_d_secure"]["result"] == "authenticated"
+    assert problems(secure.charge.to_stripe(), stripe.Charge) == []
+
+
+# -- the validator itself can fail -----------------------------------------------------------
+
+
+def _as_form(value: Any) -> Any:
+    """Parameters as the sandbox's form parser hands them over: every leaf a string."""
+    if isinstance(value, dict):
+        return {key: _as_form(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_form(item) for item in value]
+    return str(value)
+
+
+def _valid_session() -> dict[str, Any]:
+    """A complete session body the validator accepts, taken from the sandbox's builder."""
+    from storefront.sandbox.checkout import build_session
+
+    session = build_session(_as_form(session_params()), 1_800_000_000, "http://127.0.0.1:1")
+    return session.to_stripe({"line_items"})
+
+
+def test_a_complete_session_passes() -> None:
+    assert problems(_valid_session(), stripe.checkout.Session) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda s: s.pop("automatic_tax"), "$.automatic_tax: required field missing"),
+        (lambda s: s.pop("cancel_url"), "$.cancel_url: missing"),
+        (lambda s: s.update(ui_mode="hosted"), "$.ui_mode: 'hosted' is not one of"),
+        (lambda s: s.update(amount_total="3998"), "$.amount_total: expected int"),
+        (lambda s: s.update(livemode=None), "$.livemode: must not be null"),
+        (lambda s: s.update(colour="red"), "$.colour: not a field of"),
+        (lambda s: s["custom_text"].pop("submit"), "$.custom_text.submit: missing"),
+        (
+            lambda s: s["line_items"]["data"][0]["price"].pop("billing_scheme"),
+            "$.line_items.data[0].price.billing_scheme: required field missing",
+        ),
+        (lambda s: s.update(line_items=None), "$.line_items: may be absent but never null"),
+        (lambda s: s.update(payment_intent=7), "$.payment_intent: expected an object"),
+        (lambda s: s.update(custom_fields={}), "$.custom_fields: expected a list"),
+    ],
+    ids=[
+        "missing-required",
+        "missing-nullable",
+        "enum",
+        "type",
+        "null",
+        "unknown-field",
+        "nested-missing",
+        "nested-price",
+        "never-null",
+        "expandable",
+        "list",
+    ],
+)
+def test_the_validator_reports_each_kind_of_problem(
+    change: Callable[[dict[str, Any]], Any], expected: str
+) -> None:
+    body = _valid_session()
+    change(body)
+    found = problems(body, stripe.checkout.Session)
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_errors_and_event_objects_are_checked_too() -> None:
+    assert problems_any({"error": {"type": "card_error", "message": "x"}}) == []
+    assert problems_any({"error": {"message": "no type"}}) == [
+        "$.error.type: required field missing"
+    ]
+    event = {
+        "id": "evt_1",
+        "object": "event",
+        "api_version": "2026-10-28.endive",
+        "created": 1,
+        "data": {"object": {"object": "refund", "id": "re_1"}},
+        "livemode": False,
+        "pending_webhooks": 0,
+        "request": {"id": None, "idempotency_key": None},
+        "type": "charge.refunded",
+    }
+    found = problems_any(event)
+    assert "$.data.object.amount: required field missing" in found
+    event["type"] = "charge.refundedd"
+    assert any(
+        p.startswith("$.type: 'charge.refundedd' is not one of") for p in problems_any(event)
+    )
