@@ -203,11 +203,6 @@ class SandboxState:
         outcome = "succeeded" if succeed else "failed"
         self.emit(f"checkout.session.async_payment_{outcome}", record.to_stripe())
 
-    def payment_intent(self, record: CheckoutSession) -> dict[str, Any] | None:
-        """The session's payment intent object, for ``expand[]=payment_intent``."""
-        intent = record.payment_intent
-        return intent.to_stripe() if intent else None
-
     # -- refunds -----------------------------------------------------------------
 
     def session_by_payment_intent(self, pi_id: str) -> CheckoutSession:

@@ -171,88 +171,73 @@ class World:
     sandbox: Sandbox
 
 
-async def _pay(http: aiohttp.ClientSession, url: str, form: dict[str, str]) -> int:
-    async with http.post(url, data=form, allow_redirects=False) as response:
-        return response.status
+class Shopper:
+    """Pays on the hosted page with plain form posts, as a browser without JavaScript."""
+
+    def __init__(self, http: aiohttp.ClientSession) -> None:
+        self.http = http
+
+    async def post(self, url: str, form: dict[str, str]) -> int:
+        async with self.http.post(url, data=form, allow_redirects=False) as response:
+            return response.status
+
+    async def card(self, session: stripe.checkout.Session, number: str) -> int:
+        return await self.post(f"{session.url}/card", {**CARD_FORM, "number": number})
+
+    async def bank(self, session: stripe.checkout.Session, iban: str) -> int:
+        return await self.post(f"{session.url}/bank", {**SEPA_FORM, "iban": iban})
 
 
-async def _paid_flows(sandbox: Sandbox, http: aiohttp.ClientSession, answers: Bodies) -> None:
+async def _paid_flows(sandbox: Sandbox, shopper: Shopper, answers: Bodies) -> None:
     """Card, declined-then-paid, 3D Secure, SEPA settling both ways, refunds, expiry."""
     sessions = sandbox.client.v1.checkout.sessions
     everything = {"expand": ["line_items", "payment_intent"]}
 
     async def new(**overrides: Any) -> stripe.checkout.Session:
-        return answers.answer(
-            "create", await sessions.create_async(params=session_params(**overrides))
-        )
+        created = await sessions.create_async(params=session_params(**overrides))
+        return answers.answer("create", created)
 
     card = await new()
-    assert await _pay(http, f"{card.url}/card", {**CARD_FORM, "number": "4242424242424242"}) == 303
+    assert await shopper.card(card, "4242424242424242") == 303
     declined = await new(metadata={"flow": "declined"})
-    assert (
-        await _pay(http, f"{declined.url}/card", {**CARD_FORM, "number": "4000000000000002"})
-        == 402
-    )
-    assert (
-        await _pay(http, f"{declined.url}/card", {**CARD_FORM, "number": "5555555555554444"})
-        == 303
-    )
+    assert await shopper.card(declined, "4000000000000002") == 402
+    assert await shopper.card(declined, "5555555555554444") == 303
     secure = await new(customer_email="three.d@example.com")
-    assert (
-        await _pay(http, f"{secure.url}/card", {**CARD_FORM, "number": "4000002500003155"}) == 303
-    )
-    assert await _pay(http, f"{secure.url}/authenticate", {"outcome": "complete"}) == 303
+    assert await shopper.card(secure, "4000002500003155") == 303
+    assert await shopper.post(f"{secure.url}/authenticate", {"outcome": "complete"}) == 303
     settles = await new(allowed_payment_method_types=["sepa_debit"])
-    assert (
-        await _pay(http, f"{settles.url}/bank", {**SEPA_FORM, "iban": "DE89370400440532013000"})
-        == 303
-    )
+    assert await shopper.bank(settles, "DE89370400440532013000") == 303
     bounces = await new(excluded_payment_method_types=["card"])
-    assert (
-        await _pay(http, f"{bounces.url}/bank", {**SEPA_FORM, "iban": "DE62370400440532013001"})
-        == 303
-    )
-    answers.answer(
-        "retrieve processing", await sessions.retrieve_async(settles.id, params=everything)
-    )
+    assert await shopper.bank(bounces, "DE62370400440532013001") == 303
+    processing = await sessions.retrieve_async(settles.id, params=everything)
+    answers.answer("retrieve processing", processing)
     expired = await new()
     answers.answer("expire", await sessions.expire_async(expired.id))
     await sandbox.state.wait_idle(10)
 
+    intents = {}
     for session in (card, declined, secure, settles, bounces, expired):
-        answers.answer("retrieve", await sessions.retrieve_async(session.id, params=everything))
+        fetched = await sessions.retrieve_async(session.id, params=everything)
+        answers.answer("retrieve", fetched)
         answers.answer("line_items", await sessions.line_items.list_async(session.id))
-    paid = await sessions.retrieve_async(card.id)
-    answers.answer(
-        "list by intent",
-        await sessions.list_async(
-            params={
-                "payment_intent": paid.payment_intent,
-                **{"expand": ["data.line_items", "data.payment_intent"]},
-            }
-        ),
-    )
+        intents[session.id] = fetched.payment_intent.id if fetched.payment_intent else None
+    by_intent = {"payment_intent": intents[card.id], "expand": ["data.line_items"]}
+    answers.answer("list by intent", await sessions.list_async(params=by_intent))
+    answers.answer("list", await sessions.list_async(params={"limit": 100}))
+
     refunds = sandbox.client.v1.refunds
-    answers.answer(
-        "refund partial",
-        await refunds.create_async(params={"payment_intent": paid.payment_intent, "amount": 1000}),
-    )
-    answers.answer(
-        "refund rest",
-        await refunds.create_async(
-            params={"payment_intent": paid.payment_intent, "reason": "requested_by_customer"}
-        ),
-    )
-    other = await sessions.retrieve_async(declined.id)
-    answers.answer(
-        "refund full", await refunds.create_async(params={"payment_intent": other.payment_intent})
-    )
+    for label, params in (
+        ("refund partial", {"payment_intent": intents[card.id], "amount": 1000}),
+        ("refund rest", {"payment_intent": intents[card.id], "reason": "requested_by_customer"}),
+        ("refund full", {"payment_intent": intents[declined.id]}),
+        ("refund debit", {"payment_intent": intents[settles.id], "metadata": {"why": "test"}}),
+    ):
+        answers.answer(label, await refunds.create_async(params=params))
     await sandbox.state.wait_idle(10)
-    listed = answers.answer(
-        "events", await sandbox.client.v1.events.list_async(params={"limit": 100})
-    )
+    events = sandbox.client.v1.events
+    listed = answers.answer("events", await events.list_async(params={"limit": 100}))
     for event in listed.data:
-        answers.answer("event", await sandbox.client.v1.events.retrieve_async(event.id))
+        answers.answer("event", await events.retrieve_async(event.id))
 
 
 @pytest.fixture(scope="module")
@@ -260,7 +245,7 @@ async def world(make_sandbox: Callable[..., Any]) -> AsyncIterator[World]:
     """A private sandbox run through every flow once; its receiver saw every payload."""
     async with make_sandbox() as sandbox, aiohttp.ClientSession() as http:
         answers = Bodies()
-        await _paid_flows(sandbox, http, answers)
+        await _paid_flows(sandbox, Shopper(http), answers)
         payloads = Bodies()
         for received in sandbox.receiver.received:
             payloads.add(f"webhook {received.event['type']}", json.loads(received.body))
@@ -277,47 +262,46 @@ async def test_webhook_payloads_are_valid(world: World) -> None:
     world.payloads.assert_valid()
 
 
+def _sessions(world: World) -> list[dict[str, Any]]:
+    """Every session body among the answers, list elements included."""
+    found = []
+    for _, body in world.answers.bodies:
+        found += body["data"] if body.get("object") == "list" else [body]
+    return [body for body in found if body.get("object") == "checkout.session"]
+
+
 async def test_the_flows_show_every_shape(world: World) -> None:
-    objects = [body for _, body in world.payloads.bodies]
-    intents = [
-        body["payment_intent"]
-        for _, body in world.answers.bodies
-        if body.get("object") == "checkout.session"
-        and isinstance(body.get("payment_intent"), dict)
-    ]
-    assert {i["status"] for i in intents} >= {"succeeded", "processing", "requires_payment_method"}
-    failed = next(i for i in intents if i["status"] == "requires_payment_method")
-    assert failed["last_payment_error"]["payment_method_type"] == "sepa_debit"
-    charges = [e["data"]["object"] for e in objects if e["type"] == "charge.refunded"]
-    assert {c["refunded"] for c in charges} == {False, True}
-    assert all(
-        "previous_attributes" in e["data"] for e in objects if e["type"] == "charge.refunded"
-    )
-    methods = {c["payment_method_details"]["type"] for c in charges}
-    assert methods == {"card"}
-    cards = [c["payment_method_details"]["card"] for c in charges]
-    assert {c["brand"] for c in cards} == {"visa", "mastercard"}
-    sessions = [
-        body for _, body in world.answers.bodies if body.get("object") == "checkout.session"
-    ]
+    sessions = _sessions(world)
     assert {s["status"] for s in sessions} == {"open", "complete", "expired"}
     assert {s["payment_status"] for s in sessions} == {"paid", "unpaid"}
-    assert any(i.get("latest_charge") for i in intents), (
-        "an expanded succeeded intent names its charge"
-    )
+    assert any("line_items" in s for s in sessions)
+    intents = [s["payment_intent"] for s in sessions if isinstance(s["payment_intent"], dict)]
+    assert {i["status"] for i in intents} == {"succeeded", "processing", "requires_payment_method"}
+    failed = next(i for i in intents if i["status"] == "requires_payment_method")
+    assert failed["last_payment_error"]["payment_method_type"] == "sepa_debit"
+    assert all(i["latest_charge"] for i in intents if i["status"] == "succeeded")
+
+    events = [body for _, body in world.payloads.bodies]
+    refunded = [e["data"] for e in events if e["type"] == "charge.refunded"]
+    charges = [data["object"] for data in refunded]
+    assert {c["refunded"] for c in charges} == {False, True}
+    assert all(data["previous_attributes"]["amount_refunded"] >= 0 for data in refunded)
+    details = [c["payment_method_details"] for c in charges]
+    assert {d["type"] for d in details} == {"card", "sepa_debit"}
+    cards = [d["card"] for d in details if d["type"] == "card"]
+    assert {c["brand"] for c in cards} == {"visa", "mastercard"}
 
 
 async def test_three_d_secure_is_recorded_on_the_charge(world: World) -> None:
-    sandbox = world.sandbox
     secure = next(
-        s for s in sandbox.state.sessions.values() if s.customer_email == "three.d@example.com"
+        s
+        for s in world.sandbox.state.sessions.values()
+        if s.customer_email == "three.d@example.com"
     )
-    charge = secure.to_stripe({"payment_intent"})["payment_intent"]["latest_charge"]
-    assert charge is not None
     assert secure.charge is not None
-    details = secure.charge.to_stripe()["payment_method_details"]["card"]
-    assert details["three_d_secure"]["result"] == "authenticated"
-    assert problems(secure.charge.to_stripe(), stripe.Charge) == []
+    charge = secure.charge.to_stripe()
+    assert charge["payment_method_details"]["card"]["three_d_secure"]["result"] == "authenticated"
+    assert problems(charge, stripe.Charge) == []
 
 
 # -- the validator itself can fail -----------------------------------------------------------
