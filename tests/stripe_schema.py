@@ -74,8 +74,7 @@ class _Names(Mapping[str, Any]):
     def __getitem__(self, name: str) -> Any:
         for scope in self.scopes:
             if name in scope:
-                value = scope[name]
-                return value() if isinstance(value, functools.partial) else value
+                return scope[name]
         return getattr(stripe, name)
 
     def __iter__(self) -> Iterator[str]:
@@ -87,24 +86,22 @@ class _Names(Mapping[str, Any]):
 
 @functools.cache
 def _type_checking_imports(module_name: str) -> dict[str, Any]:
-    """The ``if TYPE_CHECKING:`` imports of an SDK module, loaded on first use."""
-    module = sys.modules[module_name]
-    tree = ast.parse(inspect.getsource(module))
+    """The names an SDK module imports only for type checkers (``if TYPE_CHECKING:``)."""
+    tree = ast.parse(inspect.getsource(sys.modules[module_name]))
     names: dict[str, Any] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("stripe"):
+            source = importlib.import_module(node.module)
             for alias in node.names:
-                names[alias.asname or alias.name] = functools.partial(
-                    lambda m, n: getattr(importlib.import_module(m), n), node.module, alias.name
-                )
+                names[alias.asname or alias.name] = getattr(source, alias.name)
     return names
 
 
 @functools.cache
 def fields_of(cls: type) -> dict[str, Any]:
     """The declared fields of an SDK class, resolved (ClassVars and private names left out)."""
-    hints = typing.get_type_hints(cls, globalns=dict(vars(sys.modules[cls.__module__])),
-                                  localns=_Names(cls))  # fmt: skip
+    module_globals = dict(vars(sys.modules[cls.__module__]))
+    hints = typing.get_type_hints(cls, globalns=module_globals, localns=_Names(cls))
     return {
         name: hint
         for name, hint in hints.items()
@@ -149,12 +146,13 @@ class Validator:
         self._object(body, cls, path, spec_schemas().get(getattr(cls, "OBJECT_NAME", "")))
         return self.errors
 
-    def _fail(self, path: str, message: str) -> None:
+    def fail(self, path: str, message: str) -> None:
+        """Record one problem at ``path``."""
         self.errors.append(f"{path}: {message}")
 
     def _object(self, body: Any, cls: type, path: str, schema: dict[str, Any] | None) -> None:
         if not isinstance(body, dict):
-            self._fail(path, f"expected an object ({cls.__qualname__}), got {body!r:.60}")
+            self.fail(path, f"expected an object ({cls.__qualname__}), got {body!r:.60}")
             return
         declared = fields_of(cls)
         props = (schema or {}).get("properties", {})
@@ -162,22 +160,22 @@ class Validator:
         kind = getattr(cls, "OBJECT_NAME", cls.__qualname__)
         for name in body:
             if name not in declared:
-                self._fail(f"{path}.{name}", f"not a field of {cls.__qualname__} in this version")
+                self.fail(f"{path}.{name}", f"not a field of {cls.__qualname__} in this version")
         for name, hint in declared.items():
             value = body.get(name, _NOT_THERE)
             where = f"{path}.{name}"
             prop = props.get(name, {})
             if value is _NOT_THERE:
                 if not _is_optional(hint) or name in required:
-                    self._fail(where, "required field missing")
+                    self.fail(where, "required field missing")
                 elif prop.get("nullable") and (kind, name) not in MAY_BE_ABSENT:
-                    self._fail(where, "missing (Stripe sends it, null when it does not apply)")
+                    self.fail(where, "missing (Stripe sends it, null when it does not apply)")
                 continue
             if value is None:
                 if not _is_optional(hint):
-                    self._fail(where, "must not be null")
+                    self.fail(where, "must not be null")
                 elif prop and not prop.get("nullable"):
-                    self._fail(where, "may be absent but never null (spec)")
+                    self.fail(where, "may be absent but never null (spec)")
                 continue
             self._value(value, _without_none(hint) if _is_optional(hint) else hint, where, prop)
 
@@ -185,7 +183,7 @@ class Validator:
         literal = _literal_values(hint)
         if literal is not None:
             if value not in literal:
-                self._fail(path, f"{value!r} is not one of {literal}")
+                self.fail(path, f"{value!r} is not one of {literal}")
             return
         if _is_union(hint):
             # ExpandableField[T] = Union[str, T]: an id, or the expanded object.
@@ -196,12 +194,12 @@ class Validator:
             if objects:
                 self._value(value, objects[0], path, prop)
             else:
-                self._fail(path, f"{value!r:.60} matches none of {hint}")
+                self.fail(path, f"{value!r:.60} matches none of {hint}")
             return
         origin = typing.get_origin(hint) or hint
         if origin in (list, typing.List):  # noqa: UP006
             if not isinstance(value, list):
-                self._fail(path, f"expected a list, got {value!r:.60}")
+                self.fail(path, f"expected a list, got {value!r:.60}")
                 return
             (item,) = typing.get_args(hint) or (Any,)
             for index, element in enumerate(value):
@@ -212,7 +210,7 @@ class Validator:
             return
         if origin in (dict, UntypedStripeObject) or hint is UntypedStripeObject:
             if not isinstance(value, dict):
-                self._fail(path, f"expected a hash, got {value!r:.60}")
+                self.fail(path, f"expected a hash, got {value!r:.60}")
             return
         if inspect.isclass(origin) and issubclass(origin, StripeObject):
             self._object(value, origin, path, self._schema_for(origin, prop))
@@ -221,11 +219,11 @@ class Validator:
 
     def _list(self, value: Any, item: Any, path: str) -> None:
         if not isinstance(value, dict) or value.get("object") != "list":
-            self._fail(path, f"expected a list object, got {value!r:.60}")
+            self.fail(path, f"expected a list object, got {value!r:.60}")
             return
         for key, kind in (("data", list), ("has_more", bool), ("url", str)):
             if not isinstance(value.get(key), kind):
-                self._fail(f"{path}.{key}", f"expected {kind.__name__}")
+                self.fail(f"{path}.{key}", f"expected {kind.__name__}")
         for index, element in enumerate(value.get("data") or []):
             self._value(element, item, f"{path}.data[{index}]", {})
 
@@ -244,12 +242,12 @@ class Validator:
         elif kind is str:
             ok = isinstance(value, str)
             if ok and prop.get("enum") and value not in prop["enum"]:
-                self._fail(path, f"{value!r} is not one of {prop['enum']} (spec)")
+                self.fail(path, f"{value!r} is not one of {prop['enum']} (spec)")
         else:
-            self._fail(path, f"no rule for type {kind!r}")
+            self.fail(path, f"no rule for type {kind!r}")
             return
         if not ok:
-            self._fail(path, f"expected {getattr(kind, '__name__', kind)}, got {value!r:.60}")
+            self.fail(path, f"expected {getattr(kind, '__name__', kind)}, got {value!r:.60}")
 
     @staticmethod
     def _schema_for(cls: type, prop: dict[str, Any]) -> dict[str, Any] | None:
@@ -312,10 +310,10 @@ def error_problems(body: Any) -> list[str]:
     schema = schemas["api_errors"]
     for name in error:
         if name not in schema["properties"]:
-            validator._fail(f"$.error.{name}", "not a field of api_errors")
+            validator.fail(f"$.error.{name}", "not a field of api_errors")
     for name in schema.get("required", []):
         if name not in error:
-            validator._fail(f"$.error.{name}", "required field missing")
+            validator.fail(f"$.error.{name}", "required field missing")
     for name, prop in schema["properties"].items():
         if name in error and error[name] is not None and prop.get("type") == "string":
             validator._scalar(error[name], str, f"$.error.{name}", prop)
