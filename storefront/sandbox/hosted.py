@@ -90,7 +90,6 @@ def iban_details(iban: str, email: str, name: str) -> MethodDetails:
         email=email,
         name=name or None,
         last4=iban[-4:],
-        brand="sepa_debit",
         country=iban[:2],
         bank_code=iban[4:12],
     )

@@ -18,6 +18,7 @@ class MethodDetails:
     type: str
     email: str
     name: str | None
+    # Card fields default to the 4242 test card; a debit uses last4, country, bank_code.
     last4: str = "4242"
     brand: str = "visa"
     exp_month: int = 12
@@ -29,7 +30,9 @@ class MethodDetails:
     @property
     def fingerprint(self) -> str:
         """Stable per card or account, like Stripe's."""
-        seed = f"{self.type}:{self.brand}:{self.country}:{self.bank_code}:{self.last4}"
+        seed = f"{self.type}:{self.country}:{self.bank_code}:{self.last4}"
+        if self.type == "card":
+            seed += f":{self.brand}:{self.exp_month}:{self.exp_year}"
         return hashlib.sha256(seed.encode()).hexdigest()[:16]
 
     def billing_details(self) -> dict[str, Any]:

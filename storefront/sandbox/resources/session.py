@@ -178,12 +178,10 @@ class CheckoutSession:
         }
 
     def _payment_method_options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {}
+        # Only methods with settings appear; cards always have their 3D Secure default.
         if "card" in self.payment_method_types:
-            options["card"] = {"request_three_d_secure": "automatic"}
-        if "sepa_debit" in self.payment_method_types:
-            options["sepa_debit"] = {}
-        return options
+            return {"card": {"request_three_d_secure": "automatic"}}
+        return {}
 
     def to_stripe(self, expand: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
         """The complete ``checkout.session``, with ``line_items``/``payment_intent`` expanded."""
