@@ -243,7 +243,8 @@ async def _paid_flows(sandbox: Sandbox, shopper: Shopper, answers: Bodies) -> No
 @pytest.fixture(scope="module")
 async def world(make_sandbox: Callable[..., Any]) -> AsyncIterator[World]:
     """A private sandbox run through every flow once; its receiver saw every payload."""
-    async with make_sandbox() as sandbox, aiohttp.ClientSession() as http:
+    # Debits settle after 2 s, so the processing intent is still there to be retrieved.
+    async with make_sandbox(async_payment_delay=2.0) as sandbox, aiohttp.ClientSession() as http:
         answers = Bodies()
         await _paid_flows(sandbox, Shopper(http), answers)
         payloads = Bodies()
