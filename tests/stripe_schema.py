@@ -211,6 +211,11 @@ class Validator:
         if origin in (dict, UntypedStripeObject) or hint is UntypedStripeObject:
             if not isinstance(value, dict):
                 self.fail(path, f"expected a hash, got {value!r:.60}")
+            elif typing.get_args(hint) == (str,):
+                # metadata and the like: string values only.
+                for key, item in value.items():
+                    if not isinstance(item, str):
+                        self.fail(f"{path}.{key}", f"expected str, got {item!r:.60}")
             return
         if inspect.isclass(origin) and issubclass(origin, StripeObject):
             self._object(value, origin, path, self._schema_for(origin, prop))
@@ -237,8 +242,8 @@ class Validator:
         elif kind is float:
             ok = isinstance(value, int | float) and not isinstance(value, bool)
         elif kind is decimal.Decimal:
-            # Decimals travel as strings ("decimal_string" in the spec).
-            ok = isinstance(value, str | int | float) and not isinstance(value, bool)
+            # Decimals travel as strings (format "decimal" in the spec).
+            ok = isinstance(value, str)
         elif kind is str:
             ok = isinstance(value, str)
             if ok and prop.get("enum") and value not in prop["enum"]:

@@ -346,6 +346,11 @@ def test_a_complete_session_passes() -> None:
         (lambda s: s.update(line_items=None), "$.line_items: may be absent but never null"),
         (lambda s: s.update(payment_intent=7), "$.payment_intent: expected an object"),
         (lambda s: s.update(custom_fields={}), "$.custom_fields: expected a list"),
+        (lambda s: s["metadata"].update(n=1), "$.metadata.n: expected str"),
+        (
+            lambda s: s["line_items"]["data"][0]["price"].update(unit_amount_decimal=1999),
+            "$.line_items.data[0].price.unit_amount_decimal: expected Decimal",
+        ),
     ],
     ids=[
         "missing-required",
@@ -359,6 +364,8 @@ def test_a_complete_session_passes() -> None:
         "never-null",
         "expandable",
         "list",
+        "metadata",
+        "decimal",
     ],
 )
 def test_the_validator_reports_each_kind_of_problem(
