@@ -299,9 +299,9 @@ async def create_webhook_endpoint() -> dict[str, Any]:
     events = params["enabled_events"]
     if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
         raise invalid("Invalid array", "enabled_events")
-    endpoint = sandbox().add_endpoint(url, events)
-    if params.get("description"):
-        endpoint.description = str(params["description"])
+    metadata = check_metadata(params.get("metadata", {}), "metadata")
+    description = str(params["description"]) if params.get("description") else None
+    endpoint = sandbox().add_endpoint(url, events, description, metadata)
     return endpoint.public(with_secret=True)
 
 

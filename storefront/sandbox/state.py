@@ -130,9 +130,17 @@ class SandboxState:
         self.deliverer.submit(event, endpoints)
         return event
 
-    def add_endpoint(self, url: str, enabled_events: list[str]) -> Endpoint:
+    def add_endpoint(
+        self,
+        url: str,
+        enabled_events: list[str],
+        description: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> Endpoint:
         """Register a webhook endpoint with a fresh secret."""
         endpoint = new_endpoint(new_id("we_"), url, enabled_events, self.now())
+        endpoint.description = description
+        endpoint.metadata = dict(metadata or {})
         self.endpoints[endpoint.id] = endpoint
         return endpoint
 

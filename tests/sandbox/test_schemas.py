@@ -124,12 +124,18 @@ async def test_webhook_endpoint_answers_are_valid(target: Target) -> None:
                     "url": "https://example.com/hook",
                     # An event the sandbox never sends: nothing is delivered to it.
                     "enabled_events": ["customer.created"],
+                    "description": "schema contract",
+                    "metadata": {"suite": "schemas"},
                 }
             ),
         )
         assert bodies.bodies[-1][1]["secret"].startswith("whsec_")
-        retrieved = bodies.answer("endpoint", await endpoints.retrieve_async(created.id))
-        assert "secret" not in raw(retrieved)
+        retrieved = raw(bodies.answer("endpoint", await endpoints.retrieve_async(created.id)))
+        assert "secret" not in retrieved
+        assert (retrieved["description"], retrieved["metadata"]) == (
+            "schema contract",
+            {"suite": "schemas"},
+        )
     elif listed.data:
         bodies.answer("endpoint", await endpoints.retrieve_async(listed.data[0].id))
     bodies.assert_valid()
