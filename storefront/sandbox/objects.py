@@ -9,6 +9,9 @@ from typing import Any
 # The version stripe-python 16 pins; events and objects follow its shapes.
 API_VERSION = "2026-10-28.endive"
 
+# The account's one payment method configuration (cards, plus SEPA Direct Debit for eur).
+PAYMENT_METHOD_CONFIGURATION_ID = "pmc_sandboxdefault00000000"
+
 _ALPHABET = string.ascii_letters + string.digits
 
 
@@ -25,3 +28,8 @@ def list_object(url: str, data: list[dict[str, Any]], has_more: bool = False) ->
 def empty_address() -> dict[str, Any]:
     """An ``address`` with nothing collected."""
     return dict.fromkeys(("city", "country", "line1", "line2", "postal_code", "state"))
+
+
+def payment_method_configuration() -> dict[str, Any]:
+    """``payment_method_configuration_details``: the pinned version picks methods from it."""
+    return {"id": PAYMENT_METHOD_CONFIGURATION_ID, "parent": None}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..objects import new_id
+from ..objects import new_id, payment_method_configuration
 from .charge import Charge, MethodDetails
 
 # What Stripe reports when a SEPA Direct Debit bounces (test IBANs ending ...3001 and so on).
@@ -124,7 +124,7 @@ class PaymentIntent:
             "next_action": None,
             "on_behalf_of": None,
             "payment_method": self.payment_method_id if self.failure is None else None,
-            "payment_method_configuration_details": None,
+            "payment_method_configuration_details": payment_method_configuration(),
             "payment_method_options": self._method_options(),
             "payment_method_types": [self.method.type],
             "processing": None,

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import invalid
-from ..objects import list_object, new_id
+from ..objects import list_object, new_id, payment_method_configuration
 from .charge import Charge, MethodDetails
 from .line_item import LineItem
 from .payment_intent import PaymentIntent
@@ -250,7 +250,7 @@ class CheckoutSession:
             "payment_intent": intent,
             "payment_link": None,
             "payment_method_collection": "if_required",
-            "payment_method_configuration_details": None,
+            "payment_method_configuration_details": payment_method_configuration(),
             "payment_method_options": self._payment_method_options(),
             "payment_method_types": list(self.payment_method_types),
             "payment_status": self.payment_status,
