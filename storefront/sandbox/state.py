@@ -7,10 +7,10 @@ import dataclasses
 import datetime as dt
 import logging
 import random
-import time
 from typing import Any
 
 from .checkout import DELAYED_METHODS, SessionRecord
+from .clock import SandboxClock
 from .errors import invalid, no_such
 from .objects import charge_object, event_object, new_id, payment_intent_object, refund_object
 from .settings import SandboxSettings
@@ -36,6 +36,7 @@ class SandboxState:
 
     def __init__(self, settings: SandboxSettings) -> None:
         self.settings = settings
+        self.clock = SandboxClock()
         self.rng = random.Random(settings.seed)
         self.stats: dict[str, int] = dict.fromkeys(STAT_NAMES, 0)
         self.sessions: dict[str, SessionRecord] = {}
@@ -96,14 +97,13 @@ class SandboxState:
 
     # -- clock and events --------------------------------------------------------
 
-    @staticmethod
-    def now() -> int:
-        """Unix time in whole seconds, as Stripe timestamps are."""
-        return int(time.time())
+    def now(self) -> int:
+        """Sandbox time (real time plus the test clock's advances) in whole seconds."""
+        return int(self.clock.now())
 
     def today(self) -> dt.date:
-        """Today's date, for card expiry checks."""
-        return dt.date.today()
+        """Today's date in sandbox time, for card expiry checks."""
+        return dt.date.fromtimestamp(self.clock.now())
 
     def emit(
         self, event_type: str, obj: dict[str, Any], request: tuple[str, str | None] | None = None
@@ -227,7 +227,8 @@ class SandboxState:
         task.add_done_callback(self._timers.discard)
 
     async def _settle_later(self, record: SessionRecord, succeed: bool) -> None:
-        await asyncio.sleep(self.settings.async_payment_delay)
+        # Sandbox time: advancing the test clock settles the debit at once.
+        await self.clock.sleep(self.settings.async_payment_delay)
         obj = record.obj
         if succeed:
             record.charge = self._charge(record, obj["payment_intent"])
@@ -275,6 +276,7 @@ class SandboxState:
         amount: int | None,
         metadata: dict[str, str],
         reason: str | None,
+        request: tuple[str, str | None] | None = None,
     ) -> dict[str, Any]:
         """Refund part or all of a paid session's charge; emit ``charge.refunded``."""
         charge = record.charge
@@ -303,5 +305,10 @@ class SandboxState:
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] == charge["amount"]
         charge["refunds"]["data"].insert(0, refund)
-        self.emit("charge.refunded", charge)
+        self.emit("charge.refunded", charge, request)
         return refund
+
+    def refunds(self) -> list[dict[str, Any]]:
+        """Every refund, newest first (ties in the order they were made, newest first)."""
+        made = [r for record in reversed(self.sessions.values()) for r in reversed(record.refunds)]
+        return sorted(made, key=lambda refund: refund["created"], reverse=True)
