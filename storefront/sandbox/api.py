@@ -240,7 +240,9 @@ async def create_refund() -> dict[str, Any]:
     begin_execution()
     state = sandbox()
     record = state.session_by_payment_intent(params["payment_intent"])
-    return state.refund(record, amount, metadata, reason, request_ref())
+    refund = state.refund(record, amount, metadata, reason, request_ref())
+    state.refund_ids.append(refund["id"])
+    return refund
 
 
 @api.get("/refunds/<refund_id>")

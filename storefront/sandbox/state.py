@@ -42,6 +42,9 @@ class SandboxState:
         self.sessions: dict[str, SessionRecord] = {}
         self.events: dict[str, dict[str, Any]] = {}
         self.endpoints: dict[str, Endpoint] = {}
+        # Refund ids, oldest first: refunds live on their sessions, and several made in
+        # one second need this to list newest first.
+        self.refund_ids: list[str] = []
         # (api key, idempotency key) -> stored answer; and one lock per pair.
         self.idempotency: dict[tuple[str, str], dict[str, Any]] = {}
         self.idempotency_locks: dict[tuple[str, str], asyncio.Lock] = {}
@@ -309,6 +312,6 @@ class SandboxState:
         return refund
 
     def refunds(self) -> list[dict[str, Any]]:
-        """Every refund, newest first (ties in the order they were made, newest first)."""
-        made = [r for record in reversed(self.sessions.values()) for r in reversed(record.refunds)]
-        return sorted(made, key=lambda refund: refund["created"], reverse=True)
+        """Every refund made through the API, newest first."""
+        by_id = {r["id"]: r for record in self.sessions.values() for r in record.refunds}
+        return [by_id[refund_id] for refund_id in reversed(self.refund_ids)]
