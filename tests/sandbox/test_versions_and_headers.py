@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+
 import aiohttp
 import pytest
 import stripe
 from multidict import CIMultiDict
 
-from storefront.sandbox import SandboxSettings
+from storefront.sandbox import SandboxSettings, add_arguments
 from storefront.sandbox.versions import KNOWN_API_VERSIONS, PINNED_API_VERSION
 
 from .support import TEST_KEY, Sandbox, session_params
@@ -148,4 +150,12 @@ def test_version_settings_come_from_the_environment() -> None:
     settings = SandboxSettings.from_env(
         {"SANDBOX_API_VERSION": OLDER, "SANDBOX_REQUIRE_API_VERSION": "true"}
     )
+    assert (settings.api_version, settings.require_api_version) == (OLDER, True)
+
+
+def test_version_flags_override_the_base_settings() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    ns = parser.parse_args(["--api-version", OLDER, "--require-api-version", "true"])
+    settings = SandboxSettings.from_args(ns, SandboxSettings())
     assert (settings.api_version, settings.require_api_version) == (OLDER, True)
