@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import validation
 from .errors import invalid, missing_param, unknown_param
 from .objects import list_object, new_id
 
@@ -122,10 +123,7 @@ def check_metadata(value: Any, param: str) -> dict[str, str]:
 
 def check_url(value: Any, param: str) -> str:
     """An absolute http(s) URL, or 400 'Not a valid URL'."""
-    url = as_str(value, param)
-    if not re.match(r"^https?://[^\s/]+", url):
-        raise invalid("Not a valid URL", param, "url_invalid")
-    return url
+    return validation.check_url(value, param)
 
 
 def parse_line_item(raw: Any, index: int) -> dict[str, Any]:
@@ -199,6 +197,7 @@ def line_item_object(line: dict[str, Any], created: int) -> dict[str, Any]:
 def build_session(params: dict[str, Any], now: int, public_base: str) -> SessionRecord:
     """Validate ``POST /v1/checkout/sessions`` parameters and build an open session."""
     check_known(params, CREATE_PARAMS)
+    validation.check_session_params(params)
     if "mode" not in params:
         raise missing_param("mode")
     if params["mode"] != "payment":
@@ -280,6 +279,7 @@ def build_session(params: dict[str, Any], now: int, public_base: str) -> Session
     pi_metadata = check_metadata(pi_data.get("metadata", {}), "payment_intent_data[metadata]")
 
     amount = sum(line["unit_amount"] * line["quantity"] for line in lines)
+    validation.check_minimum_amount(amount, currency)
     session_id = new_id("cs_test_", 58)
     obj: dict[str, Any] = {
         "id": session_id,

@@ -7,10 +7,10 @@ import dataclasses
 import datetime as dt
 import logging
 import random
-import time
 from typing import Any
 
 from .checkout import DELAYED_METHODS, SessionRecord
+from .clock import SandboxClock
 from .errors import invalid, no_such
 from .objects import charge_object, event_object, new_id, payment_intent_object, refund_object
 from .settings import SandboxSettings
@@ -36,11 +36,15 @@ class SandboxState:
 
     def __init__(self, settings: SandboxSettings) -> None:
         self.settings = settings
+        self.clock = SandboxClock()
         self.rng = random.Random(settings.seed)
         self.stats: dict[str, int] = dict.fromkeys(STAT_NAMES, 0)
         self.sessions: dict[str, SessionRecord] = {}
         self.events: dict[str, dict[str, Any]] = {}
         self.endpoints: dict[str, Endpoint] = {}
+        # Refund ids, oldest first: refunds live on their sessions, and several made in
+        # one second need this to list newest first.
+        self.refund_ids: list[str] = []
         # (api key, idempotency key) -> stored answer; and one lock per pair.
         self.idempotency: dict[tuple[str, str], dict[str, Any]] = {}
         self.idempotency_locks: dict[tuple[str, str], asyncio.Lock] = {}
@@ -96,14 +100,13 @@ class SandboxState:
 
     # -- clock and events --------------------------------------------------------
 
-    @staticmethod
-    def now() -> int:
-        """Unix time in whole seconds, as Stripe timestamps are."""
-        return int(time.time())
+    def now(self) -> int:
+        """Sandbox time (real time plus the test clock's advances) in whole seconds."""
+        return int(self.clock.now())
 
     def today(self) -> dt.date:
-        """Today's date, for card expiry checks."""
-        return dt.date.today()
+        """Today's date in sandbox time, for card expiry checks."""
+        return dt.date.fromtimestamp(self.clock.now())
 
     def emit(
         self, event_type: str, obj: dict[str, Any], request: tuple[str, str | None] | None = None
@@ -227,7 +230,8 @@ class SandboxState:
         task.add_done_callback(self._timers.discard)
 
     async def _settle_later(self, record: SessionRecord, succeed: bool) -> None:
-        await asyncio.sleep(self.settings.async_payment_delay)
+        # Sandbox time: advancing the test clock settles the debit at once.
+        await self.clock.sleep(self.settings.async_payment_delay)
         obj = record.obj
         if succeed:
             record.charge = self._charge(record, obj["payment_intent"])
@@ -275,6 +279,7 @@ class SandboxState:
         amount: int | None,
         metadata: dict[str, str],
         reason: str | None,
+        request: tuple[str, str | None] | None = None,
     ) -> dict[str, Any]:
         """Refund part or all of a paid session's charge; emit ``charge.refunded``."""
         charge = record.charge
@@ -303,5 +308,10 @@ class SandboxState:
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] == charge["amount"]
         charge["refunds"]["data"].insert(0, refund)
-        self.emit("charge.refunded", charge)
+        self.emit("charge.refunded", charge, request)
         return refund
+
+    def refunds(self) -> list[dict[str, Any]]:
+        """Every refund made through the API, newest first."""
+        by_id = {r["id"]: r for record in self.sessions.values() for r in record.refunds}
+        return [by_id[refund_id] for refund_id in reversed(self.refund_ids)]

@@ -20,7 +20,7 @@ from storefront.catalog import read_products_file, save_products
 from storefront.db import Database
 from storefront.sandbox import SandboxSettings, create_sandbox_app
 from storefront.serving import BackgroundServer, free_port, wait_until_listening
-from tests.live import CARD, SECRET
+from tests.live import CARD, SECRET, STRICT_VERSION
 from tests.reliability.conftest import CHAOS_FIGURES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,6 +145,7 @@ async def test_chaos_every_order_paid_exactly_once(
             retry_schedule=RETRIES,
             delivery_timeout=5.0,
             seed=20261,
+            **STRICT_VERSION,
         )
     )
     sandbox = sandbox_app.extensions["sandbox"]

@@ -21,6 +21,7 @@ import stripe
 from storefront import orders
 from storefront.config import SANDBOX_API_KEY
 from storefront.fulfilment import reconcile
+from storefront.payments import STRIPE_API_VERSION
 from storefront.serving import free_port
 from tests.fakes import FakePayments
 from tests.live import CARD, SECRET, buy, pay
@@ -250,7 +251,11 @@ async def refund(http: aiohttp.ClientSession, stack: Stack, payment_intent: str)
     async with http.post(
         f"{stack.sandbox_url}/v1/refunds",
         data={"payment_intent": payment_intent},
-        headers={"Authorization": f"Bearer {SANDBOX_API_KEY}"},
+        # The sandbox runs in strict pinned-version mode: plain HTTP must say its version too.
+        headers={
+            "Authorization": f"Bearer {SANDBOX_API_KEY}",
+            "Stripe-Version": STRIPE_API_VERSION,
+        },
     ) as response:
         assert response.status == 200, await response.text()
 
