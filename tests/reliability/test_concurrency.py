@@ -40,6 +40,8 @@ def paid_session(session_id: str) -> dict[str, object]:
         "status": "complete",
         "payment_status": "paid",
         "payment_intent": f"pi_{session_id}",
+        "amount_total": 1800,
+        "currency": "eur",
     }
 
 

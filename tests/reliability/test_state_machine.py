@@ -104,6 +104,8 @@ def stripe_event(
         "customer_details": {"email": "shopper@example.com"},
         "status": "complete",
         "payment_status": "paid",
+        "amount_total": 1800,
+        "currency": "eur",
     }
     if kind == "completed_paid":
         return WebhookEvent(event_id, "checkout.session.completed", session)
@@ -130,6 +132,7 @@ def stripe_event(
         "object": "charge",
         "payment_intent": ids["intent"],
         "amount": 1800,
+        "currency": "eur",
         "amount_refunded": 1800,
         "refunded": True,
         # Stripe copies the intent's metadata onto its charge; tolerate a charge without.
@@ -151,6 +154,8 @@ async def open_order(db: Database, payments: FakePayments, name: str) -> dict[st
         payment_status="paid",
         client_reference_id=order.token,
         payment_intent=intent,
+        amount_total=1800,
+        currency="eur",
     )
     return {"id": str(order.id), "token": order.token, "session": session_id, "intent": intent}
 
