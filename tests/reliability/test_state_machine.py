@@ -202,3 +202,23 @@ async def test_apply_event_on_sqlite_converges_and_records_each_transition_once(
             assert seen is not None and seen["n"] == 2 * len(events)
         finally:
             await db.close()
+
+
+@settings(max_examples=200)
+@given(
+    start=st.sampled_from(sorted(OrderStatus)),
+    kinds=st.lists(st.sampled_from(sorted(ASKS)), max_size=8),
+)
+def test_a_payment_is_never_unchanged_unless_the_order_already_shows_it(
+    start: OrderStatus, kinds: list[str]
+) -> None:
+    # Whatever happened before (even an order we gave up on), Stripe's word that
+    # money was taken lands the order on paid, unless it already is paid or refunded.
+    status = start
+    for kind in kinds:
+        status = next_status(status, ASKS[kind])
+    after = next_status(status, OrderStatus.PAID)
+    if status in (OrderStatus.PAID, OrderStatus.REFUNDED):
+        assert after is status
+    else:
+        assert after is OrderStatus.PAID
