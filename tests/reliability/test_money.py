@@ -376,6 +376,7 @@ async def test_a_second_click_restarts_the_in_flight_clock(shop: Any) -> None:
     again = await orders.open_order(db, 1, 1800, "eur", "same-form-000000000000", 9000)
     # The same expires_at as the first call: Stripe's idempotency key replays the session.
     assert again.id == first.id and again.expires_at == first.expires_at == 5000
+    await asyncio.sleep(0.01)  # stale means untouched for longer than 0 s
     report = await reconcile(db, shop.extensions["payments"], older_than=0, in_flight_for=60)
     assert (report.aborted, report.in_flight) == (0, 1)
     await db.write(
