@@ -82,6 +82,15 @@ async def post_checkout(http: aiohttp.ClientSession, stack: Stack, slug: str) ->
         return response.status, response.headers.get("HX-Redirect") or await response.text()
 
 
+async def wait_for_checkout_in_flight(stack: Stack) -> None:
+    """Wait until an order exists whose session is not back from Stripe yet."""
+    for _ in range(500):
+        if await stack.db.fetch_all("SELECT id FROM orders WHERE stripe_session_id IS NULL"):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the checkout never opened its order")
+
+
 async def sql(stack: Stack, statement: str, *params: Any) -> None:
     await stack.db.write(lambda conn: conn.execute(statement, params))
 
@@ -107,10 +116,10 @@ async def page(http: aiohttp.ClientSession, url: str) -> str:
 async def test_a_reconcile_during_a_slow_checkout_leaves_it_alone_and_the_payment_lands(
     stacks: list[Stack], tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
-    stack = await start(stacks, tmp_path, latency_ms=1500)
+    stack = await start(stacks, tmp_path, latency_ms=2500)  # Stripe is slow to answer
     checkout = asyncio.create_task(buy(http, stack, "canvas-tote"))
-    await asyncio.sleep(0.5)  # the order exists; its session is not back from Stripe
-    assert await stack.db.fetch_all("SELECT id FROM orders WHERE stripe_session_id IS NULL")
+    await wait_for_checkout_in_flight(stack)
+    await asyncio.sleep(0.01)  # stale means untouched for longer than 0 s
     report = await run_reconciler(stack)
     assert (report.checked, report.aborted, report.in_flight) == (1, 0, 1)
 
@@ -124,9 +133,10 @@ async def test_a_reconcile_during_a_slow_checkout_leaves_it_alone_and_the_paymen
 async def test_a_checkout_whose_order_was_aborted_meanwhile_expires_its_session(
     stacks: list[Stack], tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
-    stack = await start(stacks, tmp_path, latency_ms=1000)
+    stack = await start(stacks, tmp_path, latency_ms=2500)
     checkout = asyncio.create_task(post_checkout(http, stack, "canvas-tote"))
-    await asyncio.sleep(0.4)
+    await wait_for_checkout_in_flight(stack)
+    await asyncio.sleep(0.01)
     # A reconciler that believes no checkout is in flight (a crashed shop's order).
     report = await run_reconciler(stack, in_flight_for=0)
     assert report.aborted == 1
