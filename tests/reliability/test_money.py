@@ -396,3 +396,34 @@ async def test_a_second_click_restarts_the_in_flight_clock(shop: Any) -> None:
     )
     report = await reconcile(db, shop.extensions["payments"], older_than=0, in_flight_for=60)
     assert report.aborted == 1
+
+
+async def test_stripe_unreachable_while_vouching_for_a_refund_is_503_then_applied(
+    shop: Any, fake_payments: Any
+) -> None:
+    from tests.shop import event, signed
+
+    client = shop.test_client()
+    response = await client.post("/checkout/mug", form={"attempt": "v" * 22})
+    session_id = response.headers["Location"].rsplit("/", 1)[-1]
+    fake_payments.complete(session_id)  # paid at Stripe; the completed event is late
+    session = fake_payments.sessions[session_id]
+    charge = {
+        "id": "ch_v",
+        "payment_intent": session.payment_intent,
+        "refunded": True,
+        "amount": 1800,
+        "currency": "eur",
+        # Our token: the order is found at once, but it is not paid here yet.
+        "metadata": {"order_token": session.client_reference_id},
+    }
+    body, header = signed(event("charge.refunded", charge, "evt_v"))
+    headers = {"Stripe-Signature": header, "Content-Type": "application/json"}
+    fake_payments.fail = True
+    assert (await client.post("/webhook", data=body, headers=headers)).status_code == 503
+    assert await shop.extensions["db"].fetch_all("SELECT * FROM webhook_events") == []
+    fake_payments.fail = False
+    retry = await client.post("/webhook", data=body, headers=headers)
+    assert (await retry.get_json())["result"] == "applied"
+    row = await shop.extensions["db"].fetch_one("SELECT status, flagged_at FROM orders")
+    assert row is not None and (row["status"], row["flagged_at"]) == ("refunded", None)
