@@ -31,12 +31,21 @@ CREATE TABLE IF NOT EXISTS orders (
     checkout_attempt  TEXT    UNIQUE,
     payment_intent    TEXT,
     customer_email    TEXT,
+    -- When the Checkout Session stops taking payments (unix seconds, as sent to
+    -- Stripe); NULL for orders older than the setting: Stripe's default of 24 h.
+    expires_at        INTEGER,
+    -- Set when Stripe's word and ours disagree (a payment for an aborted order,
+    -- an event whose amount or session does not match): the shopkeeper looks.
+    -- The first reason is kept; later ones go to the log.
+    flag_reason       TEXT,
+    flagged_at        TEXT,
     created_at        TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     updated_at        TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 
 CREATE INDEX IF NOT EXISTS orders_open_by_age ON orders (status, created_at)
     WHERE status IN ('pending', 'processing');
+CREATE INDEX IF NOT EXISTS orders_flagged ON orders (flagged_at) WHERE flagged_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS orders_by_payment_intent ON orders (payment_intent)
     WHERE payment_intent IS NOT NULL;
 
@@ -47,6 +56,8 @@ CREATE TABLE IF NOT EXISTS order_events (
     status          TEXT    NOT NULL,
     source          TEXT    NOT NULL,
     stripe_event_id TEXT,
+    -- Why, when the move needs explaining (a flagged recovery, a missing session).
+    note            TEXT,
     created_at      TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     UNIQUE (order_id, status)
 );

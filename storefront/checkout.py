@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 
 from quart import Blueprint, Response, current_app, redirect, request
 
@@ -18,6 +19,10 @@ log = logging.getLogger(__name__)
 bp = Blueprint("checkout", __name__)
 
 ATTEMPT = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+# Stripe takes expires_at from 30 minutes to 24 hours after it creates the
+# session. Stay a minute inside both ends: the clocks differ a little, and a
+# retried call reaches Stripe later than it was made.
+MIN_LIFETIME, MAX_LIFETIME, EXPIRY_SLACK = 30 * 60, 24 * 60 * 60, 60
 
 
 @bp.post("/checkout/<slug>")
@@ -32,6 +37,7 @@ async def checkout(slug: str) -> Response:
         slug,
         attempt=form.get("attempt"),
         allowed_payment_method_types=settings.allowed_payment_methods,
+        expires_after=settings.checkout_expires_after,
     )
     if request.headers.get("HX-Request") == "true":
         return Response("", status=204, headers={"HX-Redirect": url})
@@ -45,9 +51,14 @@ async def start_checkout(
     slug: str,
     *,
     attempt: str | None,
+    expires_after: int,
     allowed_payment_method_types: tuple[str, ...] = (),
 ) -> str:
-    """Open (or find) the order and its Checkout Session; return the payment page URL."""
+    """Open (or find) the order and its Checkout Session; return the payment page URL.
+
+    The session stops taking payments ``expires_after`` seconds after the
+    order was opened; the order stores when, and the reconciler waits for it.
+    """
     product = await product_by_slug(db, slug)
     if product is None:
         raise ProductNotFound()
@@ -56,7 +67,14 @@ async def start_checkout(
     if attempt is not None and not ATTEMPT.match(attempt):
         attempt = None
     # Price and currency come from our database, never from the form.
-    order = await orders.open_order(db, product.id, product.unit_amount, product.currency, attempt)
+    order = await orders.open_order(
+        db,
+        product.id,
+        product.unit_amount,
+        product.currency,
+        attempt,
+        expires_at=session_expires_at(time.time(), expires_after),
+    )
     checkout_request = CheckoutRequest(
         order_token=order.token,
         product_name=product.name,
@@ -70,20 +88,44 @@ async def start_checkout(
         idempotency_key=f"storefront-checkout-{order.token}",
         image_url=_image_url(base_url, product.image),
         allowed_payment_method_types=allowed_payment_method_types,
+        expires_at=order.expires_at,
     )
     try:
         session = await payments.create_checkout_session(checkout_request)
     except PaymentError as error:
         log.warning("order_id=%s: checkout session not created: %s", order.id, error)
-        if order.stripe_session_id is None:
-            await abort_order(db, order.id)
+        # Only an order without a session: a twin click may have attached one.
+        await abort_order(db, order.id)
         raise CheckoutUnavailable() from None
     if not session.url:
         log.warning("order_id=%s: session %s is no longer open", order.id, session.id)
         raise CheckoutUnavailable()
-    await orders.attach_session(db, order.id, session.id)
+    if not await orders.attach_session(db, order.id, session.id):
+        # The order was given up on while we waited for Stripe (the reconciler
+        # aborted it): nobody must pay this session, so close it at once.
+        log.warning(
+            "order_id=%s moved on while its checkout waited; expiring session %s",
+            order.id,
+            session.id,
+        )
+        await _expire_quietly(payments, order.id, session.id)
+        raise CheckoutUnavailable()
     log.info("order_id=%s: checkout session %s created", order.id, session.id)
     return session.url
+
+
+def session_expires_at(now: float, expires_after: int) -> int:
+    """The expires_at to send for a checkout starting at ``now`` (unix seconds)."""
+    low, high = MIN_LIFETIME + EXPIRY_SLACK, MAX_LIFETIME - EXPIRY_SLACK
+    return int(now) + min(max(expires_after, low), high)
+
+
+async def _expire_quietly(payments: PaymentGateway, order_id: int, session_id: str) -> None:
+    try:
+        await payments.expire_session(session_id)
+    except PaymentError as error:
+        # The shopper never got its URL, and Stripe expires it at expires_at anyway.
+        log.warning("order_id=%s: could not expire session %s: %s", order_id, session_id, error)
 
 
 def _image_url(base_url: str, image: str | None) -> str | None:

@@ -49,6 +49,8 @@ class Settings:
     allowed_payment_methods: tuple[str, ...] = ()
     # A polled open order is checked with Stripe at most this often (0: never).
     status_sync_after: float = 30.0
+    # Seconds a Checkout Session takes payments (Stripe allows 30 min to 24 h).
+    checkout_expires_after: int = 3600
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -97,6 +99,9 @@ class Settings:
             db_busy_timeout_ms=_int(environ, "STOREFRONT_DB_BUSY_TIMEOUT_MS", 5000, 0, 600_000),
             allowed_payment_methods=_method_types(environ),
             status_sync_after=_float(environ, "STOREFRONT_STATUS_SYNC_AFTER", 30.0, 0.0),
+            checkout_expires_after=_int(
+                environ, "STOREFRONT_CHECKOUT_EXPIRES_AFTER", 3600, 1800, 86400
+            ),
         )
 
 

@@ -16,7 +16,16 @@ import aiosqlite
 log = logging.getLogger(__name__)
 
 SCHEMA = Path(__file__).resolve().parent.parent / "schema.sql"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# Columns added since version 1, as (table, column, definition). A database of
+# an older version gains them before schema.sql runs (its indexes name them).
+_ADDED_COLUMNS = (
+    ("orders", "expires_at", "INTEGER"),
+    ("orders", "flag_reason", "TEXT"),
+    ("orders", "flagged_at", "TEXT"),
+    ("order_events", "note", "TEXT"),
+)
 
 _PRAGMAS = (
     "PRAGMA journal_mode = WAL",
@@ -126,10 +135,36 @@ class Database:
         return list(await self._reader.execute_fetchall(sql, tuple(params)))
 
 
+class SchemaError(RuntimeError):
+    """The database was written by a newer version of the shop."""
+
+
 def apply_schema(conn: sqlite3.Connection) -> None:
-    """Create every table that is missing and record the schema version."""
+    """Create what is missing, upgrade an older database, record the schema version."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise SchemaError(
+            f"database schema version {version} is newer than this shop's {SCHEMA_VERSION}"
+        )
+    if 0 < version < SCHEMA_VERSION:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            _add_missing_columns(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
     conn.executescript(SCHEMA.read_text(encoding="utf-8"))
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    # Only ADD COLUMN with NULL defaults: SQLite does it without rewriting rows.
+    for table, column, definition in _ADDED_COLUMNS:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if present and column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+            log.info("database upgraded: %s.%s added", table, column)
 
 
 async def init_db(path: Path | str) -> None:

@@ -2,22 +2,30 @@
 
 The webhook, the receipt page, the cancel page and the reconciler all end in
 ``orders.transition``, whose conditional update lets exactly one caller win.
+Before anything moves, ``evidence.mismatch`` checks Stripe's word against the
+order; a mismatch flags the order instead of moving it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import sqlite3
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 
-from storefront import orders
+from storefront import evidence, orders
 from storefront.db import Database
-from storefront.orders import EventOutcome, Order, OrderStatus
+from storefront.evidence import EventOutcome
+from storefront.orders import Order, OrderStatus
 from storefront.payments import CheckoutSession, PaymentError, PaymentGateway, WebhookEvent
 
 log = logging.getLogger(__name__)
+
+# Stripe's default session lifetime, for orders stored before expires_at was.
+DEFAULT_SESSION_LIFETIME = 24 * 60 * 60
 
 
 class EventResult(StrEnum):
@@ -25,6 +33,7 @@ class EventResult(StrEnum):
     DUPLICATE = "duplicate"
     UNCHANGED = "unchanged"  # a late or repeated outcome; the order stays put
     IGNORED = "ignored"  # not an event, or not an order, of ours
+    FLAGGED = "flagged"  # recorded; the order is flagged for the shopkeeper
 
 
 async def apply_event(
@@ -32,15 +41,20 @@ async def apply_event(
 ) -> EventResult:
     """Record a verified event and apply its transition, in one transaction.
 
-    With ``payments``, an event that names only a payment intent we have not
-    stored yet is traced back to its session first; a PaymentError from that
-    look-up propagates (nothing is recorded, so Stripe's retry tries again).
+    With ``payments``, a refund is first traced to its session and checked
+    with Stripe when our order does not show it paid; a PaymentError from
+    those look-ups propagates (nothing is recorded, so Stripe's retry tries again).
     """
-    outcome = orders.outcome_from_event(event.type, event.object)
+    outcome = evidence.outcome_from_event(event.type, event.object)
     if outcome is not None and payments is not None:
         outcome = await _trace_to_session(db, payments, outcome)
-    result, order_id = await db.write(_record_and_apply, event, outcome)
-    if result is EventResult.APPLIED:
+        outcome = await _vouch_for_refund(db, payments, outcome)
+    result, order_id, reason = await db.write(_record_and_apply, event, outcome)
+    if result is EventResult.FLAGGED:
+        log.warning(
+            "order_id=%s flagged by event %s (%s): %s", order_id, event.id, event.type, reason
+        )
+    elif result is EventResult.APPLIED:
         assert outcome is not None
         log.info("order_id=%s is %s by event %s", order_id, outcome.status, event.id)
     elif result is EventResult.IGNORED and outcome is not None:
@@ -50,12 +64,12 @@ async def apply_event(
 
 def _record_and_apply(
     conn: sqlite3.Connection, event: WebhookEvent, outcome: EventOutcome | None
-) -> tuple[EventResult, int | None]:
+) -> tuple[EventResult, int | None, str | None]:
     # One transaction: the event id is recorded only together with its effect.
     if not orders.record_webhook_event(conn, event.id, event.type):
-        return EventResult.DUPLICATE, None
+        return EventResult.DUPLICATE, None, None
     if outcome is None:
-        return EventResult.IGNORED, None
+        return EventResult.IGNORED, None, None
     order_id = orders.find_order_id(
         conn,
         session_id=outcome.session_id,
@@ -63,17 +77,43 @@ def _record_and_apply(
         payment_intent=outcome.payment_intent,
     )
     if order_id is None:
-        return EventResult.IGNORED, None
-    moved = orders.transition(
+        return EventResult.IGNORED, None, None
+    result, reason, _ = _check_and_move(conn, order_id, outcome, "webhook", event.id)
+    return result, order_id, reason
+
+
+def _check_and_move(
+    conn: sqlite3.Connection,
+    order_id: int,
+    outcome: EventOutcome,
+    source: str,
+    stripe_event_id: str | None,
+) -> tuple[EventResult, str | None, bool]:
+    """Cross-check Stripe's word against the order, then move it or flag it.
+
+    Returns the result, the flag's reason if one was raised, and whether the order moved.
+    """
+    row = conn.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
+    reason = evidence.mismatch(row, outcome)
+    if reason is not None:
+        reason = f"{source}: {outcome.status.value} refused: {reason}"
+        orders.flag(conn, order_id, reason)
+        return EventResult.FLAGGED, reason, False
+    move = orders.transition(
         conn,
         order_id,
         outcome.status,
-        source="webhook",
-        stripe_event_id=event.id,
+        source=source,
+        stripe_event_id=stripe_event_id,
         payment_intent=outcome.payment_intent,
         customer_email=outcome.customer_email,
+        session_id=outcome.session_id,
     )
-    return (EventResult.APPLIED if moved else EventResult.UNCHANGED), order_id
+    if move is None:
+        return EventResult.UNCHANGED, None, False
+    if move.flag is not None:
+        return EventResult.FLAGGED, move.flag, True
+    return EventResult.APPLIED, None, True
 
 
 async def _trace_to_session(
@@ -93,7 +133,59 @@ async def _trace_to_session(
     if session is None:
         return outcome
     return dataclasses.replace(
-        outcome, session_id=session.id, order_token=session.client_reference_id
+        outcome,
+        session_id=session.id,
+        order_token=session.client_reference_id,
+        vouched=_pays(session, outcome.payment_intent),
+    )
+
+
+def _pays(session: CheckoutSession, payment_intent: str | None) -> bool:
+    return session.payment_status == "paid" and session.payment_intent == payment_intent
+
+
+async def _vouch_for_refund(
+    db: Database, payments: PaymentGateway, outcome: EventOutcome
+) -> EventOutcome:
+    # A refund is believed for an order we saw paid by that very payment. For
+    # any other order (the refund overtook the payment's event), Stripe must
+    # confirm that the order's own session was paid by it.
+    if outcome.status is not OrderStatus.REFUNDED or outcome.vouched:
+        return outcome
+    order = await orders.find_order(
+        db,
+        session_id=outcome.session_id,
+        order_token=outcome.order_token,
+        payment_intent=outcome.payment_intent,
+    )
+    if order is None or not order.stripe_session_id:
+        return outcome
+    if order.status is OrderStatus.PAID and order.payment_intent == outcome.payment_intent:
+        return outcome
+    try:
+        session = await payments.retrieve_session(order.stripe_session_id)
+    except PaymentError as error:
+        if not error.missing:
+            raise
+        return outcome
+    return dataclasses.replace(outcome, vouched=_pays(session, outcome.payment_intent))
+
+
+def session_outcome(session: CheckoutSession) -> EventOutcome | None:
+    """What a retrieved session says about its order (None: still open)."""
+    status = evidence.status_from_session(
+        {"status": session.status, "payment_status": session.payment_status}
+    )
+    if status is None:
+        return None
+    return EventOutcome(
+        status=status,
+        session_id=session.id,
+        order_token=session.client_reference_id,
+        payment_intent=session.payment_intent,
+        customer_email=session.customer_email,
+        amount=session.amount_total,
+        currency=session.currency,
     )
 
 
@@ -101,45 +193,62 @@ async def apply_session(
     db: Database, order_id: int, session: CheckoutSession, *, source: str
 ) -> bool:
     """Apply a retrieved session's state to its order; True if the order moved."""
-    status = orders.status_from_session(
-        {"status": session.status, "payment_status": session.payment_status}
-    )
-    if status is None:
+    outcome = session_outcome(session)
+    if outcome is None:
         return False
-    moved = await db.write(
-        orders.transition,
-        order_id,
-        status,
-        source=source,
-        payment_intent=session.payment_intent,
-        customer_email=session.customer_email,
-    )
-    if moved:
-        log.info("order_id=%s is %s from the %s", order_id, status, source)
+    result, reason, moved = await db.write(_check_and_move, order_id, outcome, source, None)
+    if result is EventResult.FLAGGED:
+        log.warning("order_id=%s flagged from the %s: %s", order_id, source, reason)
+    elif moved:
+        log.info("order_id=%s is %s from the %s", order_id, outcome.status, source)
     return moved
 
 
 async def sync_order(
     db: Database, payments: PaymentGateway, order: Order, *, source: str
 ) -> Order:
-    """Ask Stripe how the order's session stands and apply it; return the order now."""
-    if order.status.is_final or not order.stripe_session_id:
+    """Ask Stripe how the order's session stands and apply it; return the order now.
+
+    Orders we gave up on (aborted, expired, failed) are asked about too: if
+    Stripe took the money after all, its word wins and the order is flagged.
+    """
+    if order.status in (OrderStatus.PAID, OrderStatus.REFUNDED) or not order.stripe_session_id:
         return order
     try:
         session = await payments.retrieve_session(order.stripe_session_id)
     except PaymentError as error:
+        if error.missing:
+            await _settle_missing(db, order, source)
+            return await orders.get_by_id(db, order.id) or order
+        # Never settle on a network error or an outage: Stripe may yet answer.
         log.warning("order_id=%s: could not retrieve its session: %s", order.id, error)
-        return order
-    if session.client_reference_id not in (None, order.token):
-        log.error("order_id=%s: session %s belongs to another order", order.id, session.id)
         return order
     await apply_session(db, order.id, session, source=source)
     return await orders.get_by_id(db, order.id) or order
 
 
-async def abort_order(db: Database, order_id: int) -> None:
-    """Mark an order whose checkout never started, so it is not left pending."""
-    await db.write(orders.transition, order_id, OrderStatus.ABORTED, source="checkout")
+async def _settle_missing(db: Database, order: Order, source: str) -> None:
+    """Stripe says the order's session does not exist: no one can pay it."""
+    note = f"Stripe has no session {order.stripe_session_id}"
+    if order.status is OrderStatus.PENDING:
+        moved = await db.write(
+            orders.transition, order.id, OrderStatus.EXPIRED, source=source, note=note
+        )
+        if moved:
+            log.warning("order_id=%s expired: %s", order.id, note)
+    elif order.status is OrderStatus.PROCESSING:
+        # Money may be on its way: a person must look, not the machine.
+        await db.write(orders.flag, order.id, f"{source}: {note} (order was processing)")
+        log.warning("order_id=%s flagged: %s while processing", order.id, note)
+
+
+async def abort_order(db: Database, order_id: int) -> bool:
+    """Mark an order whose checkout failed before it had a session; True if it moved."""
+    return bool(
+        await db.write(
+            orders.abort_without_session, order_id, untouched_for=0.0, source="checkout"
+        )
+    )
 
 
 async def cancel_order(db: Database, payments: PaymentGateway, order: Order) -> Order:
@@ -156,6 +265,14 @@ async def cancel_order(db: Database, payments: PaymentGateway, order: Order) -> 
     return await orders.get_by_id(db, order.id) or order
 
 
+def session_expires_at(order: Order) -> float:
+    """When the order's session stops taking payments (unix seconds)."""
+    if order.expires_at is not None:
+        return float(order.expires_at)
+    created = dt.datetime.fromisoformat(order.created_at.replace("Z", "+00:00"))
+    return created.timestamp() + DEFAULT_SESSION_LIFETIME
+
+
 @dataclass
 class ReconcileReport:
     """What one reconciliation pass looked at and changed."""
@@ -164,6 +281,8 @@ class ReconcileReport:
     changed: int = 0
     expired: int = 0
     aborted: int = 0
+    in_flight: int = 0  # no session yet, but a checkout call may still be running
+    flagged: int = 0
 
 
 async def reconcile(
@@ -173,14 +292,21 @@ async def reconcile(
     older_than: float,
     expire_abandoned: bool = True,
     batch: int = 100,
+    in_flight_for: float | None = None,
 ) -> ReconcileReport:
-    """Converge stale open orders on Stripe's truth; expire abandoned sessions."""
+    """Converge stale open orders on Stripe's truth; expire abandoned sessions.
+
+    An order without a session is aborted only once no checkout call for it
+    can still be running: ``in_flight_for`` seconds (default: the gateway's
+    longest call) after its checkout last started, whatever ``older_than`` says.
+    """
+    in_flight_for = payments.longest_call if in_flight_for is None else in_flight_for
     report = ReconcileReport()
     last_id = 0
     while page := await orders.stale_open_orders(db, older_than, batch, after_id=last_id):
         last_id = page[-1].id
         for order in page:
-            await _reconcile_one(db, payments, order, report, expire_abandoned)
+            await _reconcile_one(db, payments, order, report, expire_abandoned, in_flight_for)
     return report
 
 
@@ -190,18 +316,35 @@ async def _reconcile_one(
     order: Order,
     report: ReconcileReport,
     expire_abandoned: bool,
+    in_flight_for: float,
 ) -> None:
     """Check one stale open order with Stripe and count what changed."""
     report.checked += 1
     if not order.stripe_session_id:
-        # The shop stopped between creating the order and the session.
-        await abort_order(db, order.id)
-        report.aborted += 1
+        # The shop stopped between creating the order and the session, or
+        # the checkout is still waiting on Stripe: only the first is aborted.
+        aborted = await db.write(
+            orders.abort_without_session,
+            order.id,
+            untouched_for=in_flight_for,
+            source="reconcile",
+        )
+        if aborted:
+            report.aborted += 1
+        else:
+            report.in_flight += 1
         return
     now = await sync_order(db, payments, order, source="reconcile")
+    if now.flagged and not order.flagged:
+        report.flagged += 1
     if now.status is not order.status:
         report.changed += 1
-    elif expire_abandoned and now.status is OrderStatus.PENDING:
+    elif (
+        expire_abandoned
+        and now.status is OrderStatus.PENDING
+        and time.time() >= session_expires_at(now)
+    ):
+        # Never before expires_at: the shopper may still be typing their card.
         after = await cancel_order(db, payments, now)
         if after.status is OrderStatus.EXPIRED:
             report.expired += 1

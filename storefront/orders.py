@@ -49,10 +49,24 @@ PREDECESSORS: Mapping[OrderStatus, frozenset[OrderStatus]] = {
     _S.REFUNDED: frozenset({_S.PENDING, _S.PROCESSING, _S.PAID}),
 }
 
+# Stripe's evidence that money was taken wins over an order we had given up on
+# (aborted while its checkout was in flight, expired while the shopper paid):
+# such moves are allowed, but they flag the order for the shopkeeper.
+RECOVERIES: Mapping[OrderStatus, frozenset[OrderStatus]] = {
+    _S.PAID: frozenset({_S.ABORTED, _S.EXPIRED, _S.FAILED}),
+    _S.PROCESSING: frozenset({_S.ABORTED, _S.EXPIRED}),
+    _S.REFUNDED: frozenset({_S.ABORTED, _S.EXPIRED, _S.FAILED}),
+}
+
 
 def can_transition(current: OrderStatus, new: OrderStatus) -> bool:
     """Whether an order in ``current`` may move to ``new``."""
-    return current in PREDECESSORS[new]
+    return current in PREDECESSORS[new] or is_recovery(current, new)
+
+
+def is_recovery(current: OrderStatus, new: OrderStatus) -> bool:
+    """Whether moving ``current`` to ``new`` overrules us with Stripe's word (flags it)."""
+    return current in RECOVERIES.get(new, frozenset())
 
 
 def next_status(current: OrderStatus, new: OrderStatus | None) -> OrderStatus:
@@ -60,74 +74,6 @@ def next_status(current: OrderStatus, new: OrderStatus | None) -> OrderStatus:
     if new is not None and can_transition(current, new):
         return new
     return current
-
-
-def status_from_session(session: Mapping[str, Any]) -> OrderStatus | None:
-    """What a Checkout Session's state says about its order (None: still open)."""
-    status = session.get("status")
-    if status == "complete":
-        if session.get("payment_status") in ("paid", "no_payment_required"):
-            return OrderStatus.PAID
-        return OrderStatus.PROCESSING
-    if status == "expired":
-        return OrderStatus.EXPIRED
-    return None
-
-
-@dataclass(frozen=True)
-class EventOutcome:
-    """What a webhook event means for an order, and how to find that order."""
-
-    status: OrderStatus
-    session_id: str | None = None
-    order_token: str | None = None
-    payment_intent: str | None = None
-    customer_email: str | None = None
-
-
-def _text(obj: Mapping[str, Any], key: str) -> str | None:
-    # A signed event is Stripe's, but a field of the wrong shape must not turn
-    # into a 500 that Stripe retries for days: treat it as absent.
-    value = obj.get(key)
-    if isinstance(value, Mapping):  # an expanded object: its id
-        value = value.get("id")
-    return value if isinstance(value, str) and value else None
-
-
-def _mapping(obj: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = obj.get(key)
-    return value if isinstance(value, Mapping) else {}
-
-
-def outcome_from_event(event_type: str, obj: Mapping[str, Any]) -> EventOutcome | None:
-    """Map a Stripe event to the transition it asks for (None: not ours to act on)."""
-    if event_type.startswith("checkout.session."):
-        status = {
-            "checkout.session.completed": status_from_session(obj),
-            "checkout.session.async_payment_succeeded": OrderStatus.PAID,
-            "checkout.session.async_payment_failed": OrderStatus.FAILED,
-            "checkout.session.expired": OrderStatus.EXPIRED,
-        }.get(event_type)
-        if status is None:
-            return None
-        return EventOutcome(
-            status=status,
-            session_id=_text(obj, "id"),
-            order_token=_text(obj, "client_reference_id"),
-            payment_intent=_text(obj, "payment_intent"),
-            customer_email=_text(_mapping(obj, "customer_details"), "email"),
-        )
-    if event_type == "charge.refunded":
-        # Only a full refund refunds the order; a partial one leaves it paid.
-        payment_intent = _text(obj, "payment_intent")
-        if obj.get("refunded") is not True or payment_intent is None:
-            return None
-        return EventOutcome(
-            status=OrderStatus.REFUNDED,
-            payment_intent=payment_intent,
-            order_token=_text(_mapping(obj, "metadata"), "order_token"),
-        )
-    return None
 
 
 @dataclass(frozen=True)
@@ -147,6 +93,15 @@ class Order:
     customer_email: str | None
     created_at: str
     updated_at: str
+    expires_at: int | None = None
+    payment_intent: str | None = None
+    flag_reason: str | None = None
+    flagged_at: str | None = None
+
+    @property
+    def flagged(self) -> bool:
+        """Whether the shopkeeper must look at this order."""
+        return self.flagged_at is not None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Order:
@@ -164,6 +119,10 @@ class Order:
             customer_email=row["customer_email"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
+            expires_at=row["expires_at"],
+            payment_intent=row["payment_intent"],
+            flag_reason=row["flag_reason"],
+            flagged_at=row["flagged_at"],
         )
 
 
@@ -174,6 +133,7 @@ class TimelineEntry:
     status: OrderStatus
     source: str
     created_at: str
+    note: str | None = None
 
 
 def new_token() -> str:
@@ -201,7 +161,7 @@ async def get_with_timeline(db: Database, token: str) -> tuple[Order, list[Timel
     """
     row = await db.fetch_one(
         "SELECT o.*, p.name AS product_name, p.slug AS product_slug,"
-        " (SELECT json_group_array(json_array(e.id, e.status, e.source, e.created_at))"
+        " (SELECT json_group_array(json_array(e.id, e.status, e.source, e.created_at, e.note))"
         "  FROM order_events e WHERE e.order_id = o.id) AS timeline"
         " FROM orders o JOIN products p ON p.id = o.product_id WHERE o.token = ?",
         (token,),
@@ -211,20 +171,35 @@ async def get_with_timeline(db: Database, token: str) -> tuple[Order, list[Timel
     # json_group_array promises no order: sort by the entries' ids.
     entries = sorted(json.loads(row["timeline"]))
     return Order.from_row(row), [
-        TimelineEntry(OrderStatus(status), source, created_at)
-        for _, status, source, created_at in entries
+        TimelineEntry(OrderStatus(status), source, created_at, note)
+        for _, status, source, created_at, note in entries
     ]
 
 
 async def open_order(
-    db: Database, product_id: int, unit_amount: int, currency: str, attempt: str | None
+    db: Database,
+    product_id: int,
+    unit_amount: int,
+    currency: str,
+    attempt: str | None,
+    expires_at: int | None = None,
 ) -> Order:
-    """Insert a pending order, or return the pending one this attempt already made."""
-    return Order.from_row(await db.write(_open_order, product_id, unit_amount, currency, attempt))
+    """Insert a pending order, or return the pending one this attempt already made.
+
+    ``expires_at`` is stored with a new order only: a second click must send
+    Stripe the very same parameters, or its idempotency key refuses them.
+    """
+    row = await db.write(_open_order, product_id, unit_amount, currency, attempt, expires_at)
+    return Order.from_row(row)
 
 
 def _open_order(
-    conn: sqlite3.Connection, product_id: int, unit_amount: int, currency: str, attempt: str | None
+    conn: sqlite3.Connection,
+    product_id: int,
+    unit_amount: int,
+    currency: str,
+    attempt: str | None,
+    expires_at: int | None,
 ) -> sqlite3.Row:
     existing = None
     if attempt:
@@ -233,12 +208,22 @@ def _open_order(
         ).fetchone()
     if existing and existing["product_id"] == product_id and existing["status"] == "pending":
         order_id = int(existing["id"])
+        # A checkout call starts again now: the reconciler counts its time in
+        # flight from updated_at, so it must not abort the order meanwhile.
+        conn.execute(f"UPDATE orders SET updated_at = {_NOW} WHERE id = ?", (order_id,))
     else:
         # A form whose attempt already led somewhere else starts afresh.
         cursor = conn.execute(
             "INSERT INTO orders (token, product_id, quantity, amount_total, currency,"
-            " checkout_attempt) VALUES (?, ?, 1, ?, ?, ?)",
-            (new_token(), product_id, unit_amount, currency, None if existing else attempt),
+            " checkout_attempt, expires_at) VALUES (?, ?, 1, ?, ?, ?, ?)",
+            (
+                new_token(),
+                product_id,
+                unit_amount,
+                currency,
+                None if existing else attempt,
+                expires_at,
+            ),
         )
         order_id = int(cursor.lastrowid or 0)
         _record(conn, order_id, OrderStatus.PENDING, "checkout", None)
@@ -247,17 +232,65 @@ def _open_order(
     return row
 
 
-async def attach_session(db: Database, order_id: int, session_id: str) -> None:
-    """Remember which Checkout Session pays for the order."""
-    await db.write(_attach_session, order_id, session_id)
+_NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
 
-def _attach_session(conn: sqlite3.Connection, order_id: int, session_id: str) -> None:
-    conn.execute(
-        "UPDATE orders SET stripe_session_id = ?, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ',"
-        " 'now') WHERE id = ? AND stripe_session_id IS NULL",
-        (session_id, order_id),
+async def attach_session(db: Database, order_id: int, session_id: str) -> bool:
+    """Remember which Checkout Session pays for the order; False if the order moved on.
+
+    Only a pending order without another session takes it: an order aborted
+    while its checkout was in flight must not send the shopper to pay.
+    """
+    return bool(await db.write(_attach_session, order_id, session_id))
+
+
+def _attach_session(conn: sqlite3.Connection, order_id: int, session_id: str) -> bool:
+    cursor = conn.execute(
+        f"UPDATE orders SET stripe_session_id = ?, updated_at = {_NOW}"
+        " WHERE id = ? AND status = 'pending'"
+        " AND (stripe_session_id IS NULL OR stripe_session_id = ?)",
+        (session_id, order_id, session_id),
     )
+    return cursor.rowcount == 1
+
+
+def abort_without_session(
+    conn: sqlite3.Connection, order_id: int, *, untouched_for: float, source: str
+) -> bool:
+    """Abort a pending order that has no session and no checkout call in flight.
+
+    ``untouched_for`` seconds must have passed since the checkout last started
+    (updated_at); the check and the move are one conditional update, so a
+    session attached a moment ago, or a second click, wins.
+    """
+    cursor = conn.execute(
+        f"UPDATE orders SET status = 'aborted', updated_at = {_NOW}"
+        " WHERE id = ? AND status = 'pending' AND stripe_session_id IS NULL"
+        " AND updated_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)",
+        (order_id, f"-{max(untouched_for, 0.0)} seconds"),
+    )
+    if cursor.rowcount != 1:
+        return False
+    _record(conn, order_id, OrderStatus.ABORTED, source, None)
+    return True
+
+
+def flag(conn: sqlite3.Connection, order_id: int, reason: str) -> None:
+    """Flag the order for the shopkeeper; the first reason stays on the order."""
+    conn.execute(
+        f"UPDATE orders SET flag_reason = coalesce(flag_reason, ?),"
+        f" flagged_at = coalesce(flagged_at, {_NOW}) WHERE id = ?",
+        (reason[:500], order_id),
+    )
+
+
+@dataclass(frozen=True)
+class Move:
+    """A transition that happened; ``flag`` says why it needs the shopkeeper, if it does."""
+
+    before: OrderStatus
+    after: OrderStatus
+    flag: str | None = None
 
 
 def transition(
@@ -269,28 +302,40 @@ def transition(
     stripe_event_id: str | None = None,
     payment_intent: str | None = None,
     customer_email: str | None = None,
-) -> bool:
-    """Move an order to ``new`` if the state machine allows; True if it moved.
+    session_id: str | None = None,
+    note: str | None = None,
+) -> Move | None:
+    """Move an order to ``new`` if the state machine allows; the Move, or None.
 
-    Runs inside ``Database.write``. The update is conditional on the current
-    status, so of several callers exactly one wins.
+    Runs inside ``Database.write`` (whose write lock makes the read and the
+    update one step), and the update is still conditional on the status read,
+    so of several callers exactly one wins. A recovery (Stripe took money for
+    an order we had given up on) moves and flags the order.
     """
-    allowed = sorted(PREDECESSORS[new])
-    if not allowed:
-        return False
-    marks = ",".join("?" for _ in allowed)
+    row = conn.execute("SELECT status FROM orders WHERE id = ?", (order_id,)).fetchone()
+    if row is None:
+        return None
+    before = OrderStatus(row["status"])
+    if not can_transition(before, new):
+        return None
+    reason = None
+    if is_recovery(before, new):
+        reason = f"Stripe reports {new.value} for an order that was {before.value}"
     cursor = conn.execute(
         f"UPDATE orders SET status = ?,"
         f" payment_intent = coalesce(?, payment_intent),"
         f" customer_email = coalesce(?, customer_email),"
-        f" updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
-        f" WHERE id = ? AND status IN ({marks})",
-        (new.value, payment_intent, customer_email, order_id, *allowed),
+        f" stripe_session_id = coalesce(stripe_session_id, ?),"
+        f" updated_at = {_NOW}"
+        f" WHERE id = ? AND status = ?",
+        (new.value, payment_intent, customer_email, session_id, order_id, before.value),
     )
     if cursor.rowcount != 1:
-        return False
-    _record(conn, order_id, new, source, stripe_event_id)
-    return True
+        return None
+    if reason is not None:
+        flag(conn, order_id, reason)
+    _record(conn, order_id, new, source, stripe_event_id, note or reason)
+    return Move(before, new, reason)
 
 
 def _record(
@@ -299,11 +344,12 @@ def _record(
     status: OrderStatus,
     source: str,
     stripe_event_id: str | None,
+    note: str | None = None,
 ) -> None:
     conn.execute(
-        "INSERT OR IGNORE INTO order_events (order_id, status, source, stripe_event_id)"
-        " VALUES (?, ?, ?, ?)",
-        (order_id, status.value, source, stripe_event_id),
+        "INSERT OR IGNORE INTO order_events (order_id, status, source, stripe_event_id, note)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (order_id, status.value, source, stripe_event_id, note),
     )
 
 
@@ -325,6 +371,27 @@ def find_order_id(
             row = conn.execute(f"SELECT id FROM orders WHERE {column} = ?", (value,)).fetchone()
             if row is not None:
                 return int(row["id"])
+    return None
+
+
+async def find_order(
+    db: Database,
+    *,
+    session_id: str | None = None,
+    order_token: str | None = None,
+    payment_intent: str | None = None,
+) -> Order | None:
+    """The committed order an event is about, looked up as ``find_order_id`` does."""
+    lookups = (
+        ("stripe_session_id", session_id),
+        ("token", order_token),
+        ("payment_intent", payment_intent),
+    )
+    for column, value in lookups:
+        if value:
+            row = await db.fetch_one(_ORDER_SELECT + f" WHERE o.{column} = ?", (value,))
+            if row is not None:
+                return Order.from_row(row)
     return None
 
 

@@ -27,8 +27,36 @@ SIGNATURE_TOLERANCE = 300  # seconds, as Stripe's own libraries use
 STRIPE_API_VERSION = "2026-10-28.endive"
 
 
+# The HTTP client's limit for one request, and the SDK's longest sleep between
+# retries (stripe-python's HTTPClient.MAX_DELAY): together they bound a call.
+REQUEST_TIMEOUT = 30.0
+MAX_RETRY_SLEEP = 5.0
+# Room for a busy event loop and the database writes around the call.
+CALL_MARGIN = 60.0
+
+
+def longest_call(max_network_retries: int) -> float:
+    """Seconds one SDK call can take at most, every retry and backoff included."""
+    attempts = max_network_retries + 1
+    return attempts * REQUEST_TIMEOUT + max_network_retries * MAX_RETRY_SLEEP + CALL_MARGIN
+
+
 class PaymentError(Exception):
-    """Stripe could not do what we asked; safe to log, never shown to shoppers."""
+    """Stripe could not do what we asked; safe to log, never shown to shoppers.
+
+    ``http_status`` and ``code`` are Stripe's (None when Stripe never answered),
+    so callers can tell "no such object" from "Stripe is down".
+    """
+
+    def __init__(self, message: str, *, http_status: int | None = None, code: str | None = None):
+        super().__init__(message)
+        self.http_status = http_status
+        self.code = code
+
+    @property
+    def missing(self) -> bool:
+        """Stripe answered that the object does not exist (404 resource_missing)."""
+        return self.http_status == 404 and self.code == "resource_missing"
 
 
 class SignatureError(Exception):
@@ -52,6 +80,8 @@ class CheckoutRequest:
     # Empty: Stripe offers every method the Dashboard enables and the session suits;
     # otherwise only those among them that are also in this list.
     allowed_payment_method_types: tuple[str, ...] = ()
+    # Unix seconds when the session stops taking payments (None: Stripe's 24 h).
+    expires_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +95,10 @@ class CheckoutSession:
     client_reference_id: str | None = None
     payment_intent: str | None = None
     customer_email: str | None = None
+    # What Stripe will charge or charged: cross-checked against the order.
+    amount_total: int | None = None
+    currency: str | None = None
+    expires_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +112,11 @@ class WebhookEvent:
 
 class PaymentGateway(Protocol):
     """What the shop needs from a payment provider (fakes implement this in tests)."""
+
+    @property
+    def longest_call(self) -> float:
+        """Seconds a call (a checkout's session create) can take at most."""
+        ...
 
     async def create_checkout_session(self, request: CheckoutRequest) -> CheckoutSession: ...
 
@@ -97,6 +136,11 @@ def _session(session: stripe.checkout.Session) -> CheckoutSession:
     obj = session.to_dict()
     details = obj.get("customer_details") or {}
     intent = obj.get("payment_intent")
+    amount, currency, expires_at = (
+        obj.get("amount_total"),
+        obj.get("currency"),
+        obj.get("expires_at"),
+    )
     return CheckoutSession(
         id=obj["id"],
         url=obj.get("url"),
@@ -106,6 +150,9 @@ def _session(session: stripe.checkout.Session) -> CheckoutSession:
         # payment_intent may come expanded into an object.
         payment_intent=intent if isinstance(intent, str) or intent is None else intent.get("id"),
         customer_email=details.get("email"),
+        amount_total=amount if isinstance(amount, int) else None,
+        currency=currency.lower() if isinstance(currency, str) else None,
+        expires_at=expires_at if isinstance(expires_at, int) else None,
     )
 
 
@@ -137,9 +184,14 @@ class StripePayments:
             max_network_retries=settings.max_network_retries,
         )
 
+    @property
+    def longest_call(self) -> float:
+        """Seconds one call can take at most with this gateway's retries."""
+        return longest_call(self._max_network_retries)
+
     async def open(self) -> None:
         """Build the client inside the serving event loop."""
-        self._http = stripe.AIOHTTPClient(timeout=30)
+        self._http = stripe.AIOHTTPClient(timeout=REQUEST_TIMEOUT)
         self._client = stripe.StripeClient(
             self._secret_key,
             stripe_version=STRIPE_API_VERSION,
@@ -187,12 +239,14 @@ class StripePayments:
         if request.allowed_payment_method_types:
             # payment_method_types is gone from session create since 2026-10-28.endive.
             params["allowed_payment_method_types"] = list(request.allowed_payment_method_types)
+        if request.expires_at is not None:
+            params["expires_at"] = request.expires_at
         try:
             session = await self._v1.checkout.sessions.create_async(
                 params=params, options={"idempotency_key": request.idempotency_key}
             )
         except stripe.StripeError as error:
-            raise PaymentError(_describe(error)) from error
+            raise _payment_error(error) from error
         return _session(session)
 
     async def retrieve_session(self, session_id: str) -> CheckoutSession:
@@ -200,7 +254,7 @@ class StripePayments:
         try:
             session = await self._v1.checkout.sessions.retrieve_async(session_id)
         except stripe.StripeError as error:
-            raise PaymentError(_describe(error)) from error
+            raise _payment_error(error) from error
         return _session(session)
 
     async def expire_session(self, session_id: str) -> CheckoutSession:
@@ -208,7 +262,7 @@ class StripePayments:
         try:
             session = await self._v1.checkout.sessions.expire_async(session_id)
         except stripe.StripeError as error:
-            raise PaymentError(_describe(error)) from error
+            raise _payment_error(error) from error
         return _session(session)
 
     async def find_session_by_payment_intent(self, payment_intent: str) -> CheckoutSession | None:
@@ -218,7 +272,7 @@ class StripePayments:
                 params={"payment_intent": payment_intent, "limit": 1}
             )
         except stripe.StripeError as error:
-            raise PaymentError(_describe(error)) from error
+            raise _payment_error(error) from error
         return _session(page.data[0]) if page.data else None
 
     def verify_webhook(self, payload: bytes, header: str | None) -> WebhookEvent:
@@ -252,6 +306,16 @@ def _reject_future_timestamp(header: str) -> None:
             if int(value) > time.time() + SIGNATURE_TOLERANCE:
                 raise SignatureError("timestamp is in the future")
             return
+
+
+def _payment_error(error: stripe.StripeError) -> PaymentError:
+    status = getattr(error, "http_status", None)
+    code = getattr(error, "code", None)
+    return PaymentError(
+        _describe(error),
+        http_status=status if isinstance(status, int) else None,
+        code=code if isinstance(code, str) else None,
+    )
 
 
 def _describe(error: stripe.StripeError) -> str:

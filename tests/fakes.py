@@ -26,6 +26,11 @@ class FakePayments:
         # Signature checks are pure computation: use the real ones.
         self._verifier = StripePayments("sk_test_fake000000", webhook_secret)
 
+    @property
+    def longest_call(self) -> float:
+        # In-process and instant: no checkout call is ever in flight for long.
+        return 0.0
+
     async def create_checkout_session(self, request: CheckoutRequest) -> CheckoutSession:
         self.requests.append(request)
         if self.fail:
@@ -39,6 +44,9 @@ class FakePayments:
             status="open",
             payment_status="unpaid",
             client_reference_id=request.order_token,
+            amount_total=request.unit_amount * request.quantity,
+            currency=request.currency,
+            expires_at=request.expires_at,
         )
         self.sessions[session_id] = session
         self.by_key[request.idempotency_key] = session_id
@@ -59,7 +67,11 @@ class FakePayments:
         if self.fail:
             raise PaymentError("APIError (HTTP 500): fake outage")
         if session_id not in self.sessions:
-            raise PaymentError("InvalidRequestError (HTTP 404): no such session")
+            raise PaymentError(
+                "InvalidRequestError (HTTP 404): no such session",
+                http_status=404,
+                code="resource_missing",
+            )
         return self.sessions[session_id]
 
     async def expire_session(self, session_id: str) -> CheckoutSession:

@@ -21,13 +21,19 @@ from storefront.serving import BackgroundServer, free_port
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "whsec_livetestsecret0123456789"
 FAST_RETRIES = (0.2, 0.5, 1.0, 2.0, 4.0)
+# Strict pinned-version mode on an account whose default is an older version: a call
+# the shop made without Stripe-Version, or with another version, would fail the test.
+STRICT_VERSION = {"require_api_version": True, "api_version": "2025-03-31.basil"}
 
 
 class LiveStack:
     """A sandbox and a shop talking to each other through real sockets."""
 
-    def __init__(self, database: Path, **sandbox_knobs: Any):
+    def __init__(
+        self, database: Path, shop_env: dict[str, str] | None = None, **sandbox_knobs: Any
+    ):
         self.database = database
+        self.shop_env = shop_env or {}
         self.shop_port = free_port()
         self.sandbox_port = free_port()
         self.shop_url = f"http://127.0.0.1:{self.shop_port}"
@@ -36,6 +42,7 @@ class LiveStack:
             "retry_schedule": FAST_RETRIES,
             "seed": 7,
             "async_payment_delay": 1.0,
+            **STRICT_VERSION,
             **sandbox_knobs,
         }
         self.sandbox_settings = SandboxSettings(
@@ -57,6 +64,7 @@ class LiveStack:
                 "STOREFRONT_BASE_URL": self.shop_url,
                 "STOREFRONT_DATABASE": str(self.database),
                 "STOREFRONT_RECONCILE_INTERVAL": "0",
+                **self.shop_env,
             }
         )
         return dataclasses.replace(settings, max_network_retries=3)

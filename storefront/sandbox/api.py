@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
-from collections.abc import Awaitable, Callable
-from functools import wraps
 from typing import Any
 
 from quart import Blueprint, Response, current_app, g, request
@@ -14,14 +11,14 @@ from quart import Blueprint, Response, current_app, g, request
 from .checkout import build_session, check_known, check_metadata, public_line_items
 from .errors import StripeApiError, api_error, invalid, missing_param, no_such
 from .forms import parse_body
+from .idempotency import begin_execution, idempotent
 from .listing import expansions, paginate, parse_bool, type_matches
 from .objects import new_id
 from .resources import CheckoutSession
 from .state import SandboxState
+from .versions import echoed_version, resolve_version
 
 api = Blueprint("sandbox_api", __name__, url_prefix="/v1")
-
-View = Callable[..., Awaitable[Any]]
 
 NO_KEY = (
     "You did not provide an API key. You need to provide your API key in the Authorization "
@@ -61,19 +58,28 @@ def api_key_from_headers() -> str:
     return key
 
 
+def start_api_request() -> None:
+    """Give every ``/v1`` request its id first, so that even a 404 for a route carries one."""
+    g.request_id = new_id("req_", 14)
+
+
 @api.before_request
 async def authenticate_and_disturb() -> None:
-    """Check the key, parse parameters, then apply the latency and failure knobs."""
+    """Check the key and version, parse parameters, apply the latency and failure knobs."""
     state = sandbox()
     state.stats["api_requests"] += 1
-    g.request_id = new_id("req_", 14)
     g.api_key = api_key_from_headers()
+    settings = state.settings
+    g.api_version = resolve_version(
+        request.headers.get("Stripe-Version"),
+        settings.api_version,
+        settings.require_api_version,
+    )
     if request.method == "POST":
         raw = (await request.get_data(as_text=True)) or ""
     else:
         raw = request.query_string.decode()
     g.params = parse_body(raw)
-    settings = state.settings
     if settings.latency_ms:
         await asyncio.sleep(settings.latency_ms / 1000)
     if settings.failure_rate and state.rng.random() < settings.failure_rate:
@@ -81,71 +87,15 @@ async def authenticate_and_disturb() -> None:
         raise api_error()
 
 
-@api.after_request
-async def stripe_headers(response: Response) -> Response:
-    """Headers every Stripe API answer carries."""
-    response.headers["Request-Id"] = g.get("request_id", "")
-    if "Stripe-Version" in request.headers:
-        response.headers["Stripe-Version"] = request.headers["Stripe-Version"]
+def stripe_headers(response: Response) -> Response:
+    """Headers every Stripe API answer carries, errors and 404s included."""
+    response.headers["Request-Id"] = g.get("request_id") or new_id("req_", 14)
+    response.headers["Stripe-Version"] = g.get("api_version") or echoed_version(
+        request.headers.get("Stripe-Version"), sandbox().settings.api_version
+    )
     if "Idempotency-Key" in request.headers:
         response.headers["Idempotency-Key"] = request.headers["Idempotency-Key"]
     return response
-
-
-def idempotency_error(message: str) -> StripeApiError:
-    """A 400 ``idempotency_error`` (the SDK raises ``IdempotencyError``)."""
-    return StripeApiError(400, message, type="idempotency_error")
-
-
-def idempotent(view: View) -> View:
-    """Honour ``Idempotency-Key``: replay the stored answer or refuse other parameters."""
-
-    @wraps(view)
-    async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        key = request.headers.get("Idempotency-Key")
-        if not key:
-            return await view(*args, **kwargs)
-        state = sandbox()
-        scope = (g.api_key, key)
-        fingerprint = json.dumps(g.params, sort_keys=True)
-        # One lock per key: a concurrent twin waits, then replays the first answer.
-        lock = state.idempotency_locks.setdefault(scope, asyncio.Lock())
-        async with lock:
-            stored = state.idempotency.get(scope)
-            if stored is not None:
-                if stored["endpoint"] != (request.method, request.path):
-                    raise idempotency_error(
-                        "Keys for idempotent requests can only be used for the same endpoint "
-                        f"they were first used for ({stored['endpoint'][0]} "
-                        f"{stored['endpoint'][1]}). Try using a key other than '{key}'."
-                    )
-                if stored["fingerprint"] != fingerprint:
-                    raise idempotency_error(
-                        "Keys for idempotent requests can only be used with the same "
-                        f"parameters they were first used with. Try using a key other than "
-                        f"'{key}' if you meant to execute a different request."
-                    )
-                response = Response(
-                    stored["body"], status=stored["status"], content_type="application/json"
-                )
-                response.headers["Idempotent-Replayed"] = "true"
-                response.headers["Original-Request"] = stored["request_id"]
-                return response
-            g.idempotency_key = key
-            result = await view(*args, **kwargs)
-            response = await current_app.make_response(result)
-            # Only answers of operations that ran are kept; errors may be retried.
-            if response.status_code < 400:
-                state.idempotency[scope] = {
-                    "endpoint": (request.method, request.path),
-                    "fingerprint": fingerprint,
-                    "status": response.status_code,
-                    "body": await response.get_data(as_text=True),
-                    "request_id": g.request_id,
-                }
-            return response
-
-    return wrapper
 
 
 def request_ref() -> tuple[str, str | None]:
@@ -168,6 +118,7 @@ async def create_session() -> dict[str, Any]:
     state = sandbox()
     wanted = expansions(g.params, SESSION_EXPANDABLE)
     record = build_session(g.params, state.now(), state.settings.public_base)
+    begin_execution()
     state.add_session(record)
     return render_session(record, wanted)
 
@@ -203,6 +154,7 @@ async def expire_session(session_id: str) -> dict[str, Any]:
     """Expire an open session now."""
     check_known(g.params, {"expand"})
     wanted = expansions(g.params, SESSION_EXPANDABLE)
+    begin_execution()
     state = sandbox()
     record = state.session(session_id)
     state.expire(record, request_ref())
@@ -278,9 +230,35 @@ async def create_refund() -> dict[str, Any]:
             "reason",
         )
     metadata = check_metadata(params.get("metadata", {}), "metadata")
+    begin_execution()
     state = sandbox()
     record = state.session_by_payment_intent(params["payment_intent"])
-    return state.refund(record, amount, metadata, reason)
+    return state.refund(record, amount, metadata, reason, request_ref()).to_stripe()
+
+
+@api.get("/refunds/<refund_id>")
+async def retrieve_refund(refund_id: str) -> dict[str, Any]:
+    """Retrieve one refund."""
+    check_known(g.params, {"expand"})
+    for refund in sandbox().refunds():
+        if refund.id == refund_id:
+            return refund.to_stripe()
+    raise no_such("refund", refund_id)
+
+
+@api.get("/refunds")
+async def list_refunds() -> dict[str, Any]:
+    """List refunds newest first, optionally of one charge or payment intent."""
+    params = g.params
+    check_known(
+        params, {"charge", "payment_intent", "limit", "starting_after", "ending_before", "expand"}
+    )
+    refunds = sandbox().refunds()
+    if params.get("charge"):
+        refunds = [r for r in refunds if r.charge_id == params["charge"]]
+    if params.get("payment_intent"):
+        refunds = [r for r in refunds if r.payment_intent_id == params["payment_intent"]]
+    return paginate([r.to_stripe() for r in refunds], params, "/v1/refunds", "refund")
 
 
 @api.post("/webhook_endpoints")
@@ -301,6 +279,7 @@ async def create_webhook_endpoint() -> dict[str, Any]:
         raise invalid("Invalid array", "enabled_events")
     metadata = check_metadata(params.get("metadata", {}), "metadata")
     description = str(params["description"]) if params.get("description") else None
+    begin_execution()
     endpoint = sandbox().add_endpoint(url, events, description, metadata)
     return endpoint.public(with_secret=True)
 

@@ -9,11 +9,12 @@ from quart import Quart, Response, render_template, request
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from ..money import format_money
-from .api import api
+from .api import api, start_api_request, stripe_headers
 from .errors import StripeApiError, unrecognized_url
 from .hosted import pages
 from .settings import SandboxSettings
 from .state import SandboxState
+from .testhelpers import helpers
 
 HERE = Path(__file__).resolve().parent
 
@@ -27,6 +28,11 @@ CSP = (
 def format_time(timestamp: float) -> str:
     """A Unix time as a readable UTC time."""
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def is_api_path(path: str) -> bool:
+    """True for Stripe API paths (``/v1`` and below)."""
+    return path == "/v1" or path.startswith("/v1/")
 
 
 def create_sandbox_app(settings: SandboxSettings | None = None) -> Quart:
@@ -44,6 +50,7 @@ def create_sandbox_app(settings: SandboxSettings | None = None) -> Quart:
     app.jinja_env.filters["when"] = format_time
     app.register_blueprint(api)
     app.register_blueprint(pages)
+    app.register_blueprint(helpers)
 
     @app.before_serving
     async def start_background() -> None:
@@ -62,10 +69,21 @@ def create_sandbox_app(settings: SandboxSettings | None = None) -> Quart:
     async def no_route(
         error: Exception,
     ) -> Response | tuple[dict[str, object], int] | tuple[str, int]:
-        if request.path.startswith("/v1/") or request.path == "/v1":
+        if is_api_path(request.path):
             stripe = unrecognized_url(request.method, request.path)
             return stripe.body(), stripe.status
         return await render_template("missing.html"), 404
+
+    # App-wide rather than on the API blueprint: a route the API lacks is no request
+    # of the blueprint's, yet its 404 must carry Request-Id and Stripe-Version too.
+    @app.before_request
+    async def api_request_id() -> None:
+        if is_api_path(request.path):
+            start_api_request()
+
+    @app.after_request
+    async def api_headers(response: Response) -> Response:
+        return stripe_headers(response) if is_api_path(request.path) else response
 
     @app.after_request
     async def security_headers(response: Response) -> Response:

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from . import validation
 from .errors import invalid, missing_param, unknown_param
 from .objects import list_object
 from .resources import CheckoutSession, LineItem
@@ -104,10 +105,7 @@ def check_metadata(value: Any, param: str) -> dict[str, str]:
 
 def check_url(value: Any, param: str) -> str:
     """An absolute http(s) URL, or 400 'Not a valid URL'."""
-    url = as_str(value, param)
-    if not re.match(r"^https?://[^\s/]+", url):
-        raise invalid("Not a valid URL", param, "url_invalid")
-    return url
+    return validation.check_url(value, param)
 
 
 def parse_line_item(raw: Any, index: int, created: int) -> LineItem:
@@ -173,10 +171,16 @@ class SessionRequest:
         """The one currency all lines share."""
         return self.lines[0].currency
 
+    @property
+    def amount_total(self) -> int:
+        """What the session charges: the sum of its lines."""
+        return sum(line.amount for line in self.lines)
+
 
 def parse_session_params(params: dict[str, Any], now: int) -> SessionRequest:
     """Validate ``POST /v1/checkout/sessions`` as Stripe does; 400 naming the bad param."""
     check_known(params, CREATE_PARAMS)
+    validation.check_session_params(params)
     for required in ("mode", "line_items", "success_url"):
         if required not in params:
             raise missing_param(required)
@@ -188,7 +192,7 @@ def parse_session_params(params: dict[str, Any], now: int) -> SessionRequest:
     _check_ui_mode(params.get("ui_mode", "hosted_page"))
     pi_data = as_dict(params.get("payment_intent_data", {}), "payment_intent_data")
     check_known(pi_data, PAYMENT_INTENT_DATA_PARAMS, "payment_intent_data")
-    return SessionRequest(
+    request = SessionRequest(
         lines=lines,
         success_url=check_url(params["success_url"], "success_url"),
         cancel_url=check_url(params["cancel_url"], "cancel_url")
@@ -205,6 +209,9 @@ def parse_session_params(params: dict[str, Any], now: int) -> SessionRequest:
         pi_metadata=check_metadata(pi_data.get("metadata", {}), "payment_intent_data[metadata]"),
         pi_description=pi_data.get("description"),
     )
+    # The total is known only once every line is valid.
+    validation.check_minimum_amount(request.amount_total, request.currency)
+    return request
 
 
 def _parse_lines(raw: Any, now: int) -> tuple[LineItem, ...]:

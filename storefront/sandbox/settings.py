@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .versions import KNOWN_API_VERSIONS, PINNED_API_VERSION
+
 DEFAULT_RETRY_SCHEDULE = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 
 
@@ -66,6 +68,10 @@ class SandboxSettings:
     async_payment_delay: float = 3.0
     # How often the expiry sweeper looks for sessions past expires_at.
     expiry_interval: float = 1.0
+    # The account's default API version, spoken when a request sends no Stripe-Version.
+    api_version: str = PINNED_API_VERSION
+    # Strict pinned-version mode: refuse every request not speaking the pinned version.
+    require_api_version: bool = False
 
     def __post_init__(self) -> None:
         # A tuple keeps the frozen settings hashable even when given a list.
@@ -95,6 +101,11 @@ class SandboxSettings:
             raise ValueError(f"delivery_timeout must be > 0; got {self.delivery_timeout!r}")
         if self.expiry_interval <= 0:
             raise ValueError(f"expiry_interval must be > 0; got {self.expiry_interval!r}")
+        if self.api_version not in KNOWN_API_VERSIONS:
+            raise ValueError(
+                f"api_version must be a Stripe API version up to {PINNED_API_VERSION}; "
+                f"got {self.api_version!r}"
+            )
         if any(delay < 0 for delay in self.retry_schedule):
             raise ValueError(f"retry_schedule delays must be >= 0; got {self.retry_schedule!r}")
 
@@ -154,6 +165,7 @@ _FLOATS = {
     "expiry_interval",
 }
 _INTS = {"latency_ms", "shuffle_window", "seed"}
+_BOOLS = {"require_api_version"}
 
 
 def _convert(name: str, raw: str) -> Any:
@@ -162,6 +174,10 @@ def _convert(name: str, raw: str) -> Any:
         return _parse_schedule(raw)
     if name == "webhook_url":
         return raw or None
+    if name in _BOOLS:
+        if raw.strip().lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"{name} must be true or false; got {raw!r}")
+        return raw.strip().lower() in ("true", "1")
     try:
         if name in _FLOATS:
             return float(raw)
@@ -194,3 +210,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--async-payment-delay", help="seconds before a bank debit settles (succeeds/fails)"
     )
     group.add_argument("--expiry-interval", help="seconds between expiry sweeps")
+    group.add_argument(
+        "--api-version", help="the account's default API version (when none is sent)"
+    )
+    group.add_argument(
+        "--require-api-version",
+        help="true: refuse requests not speaking the pinned API version (strict mode)",
+    )

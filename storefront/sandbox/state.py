@@ -7,12 +7,12 @@ import dataclasses
 import datetime as dt
 import logging
 import random
-import time
 from typing import Any
 
+from .clock import SandboxClock
 from .errors import no_such
 from .objects import new_id
-from .resources import CheckoutSession, MethodDetails, event_object
+from .resources import CheckoutSession, MethodDetails, Refund, event_object
 from .settings import SandboxSettings
 from .webhooks import Deliverer, Endpoint, new_endpoint
 
@@ -36,11 +36,15 @@ class SandboxState:
 
     def __init__(self, settings: SandboxSettings) -> None:
         self.settings = settings
+        self.clock = SandboxClock()
         self.rng = random.Random(settings.seed)
         self.stats: dict[str, int] = dict.fromkeys(STAT_NAMES, 0)
         self.sessions: dict[str, CheckoutSession] = {}
         self.events: dict[str, dict[str, Any]] = {}
         self.endpoints: dict[str, Endpoint] = {}
+        # Refund ids, oldest first: refunds live on their charges, and several made in
+        # one second need this to list newest first across charges.
+        self.refund_ids: list[str] = []
         # (api key, idempotency key) -> stored answer; and one lock per pair.
         self.idempotency: dict[tuple[str, str], dict[str, Any]] = {}
         self.idempotency_locks: dict[tuple[str, str], asyncio.Lock] = {}
@@ -96,14 +100,13 @@ class SandboxState:
 
     # -- clock and events --------------------------------------------------------
 
-    @staticmethod
-    def now() -> int:
-        """Unix time in whole seconds, as Stripe timestamps are."""
-        return int(time.time())
+    def now(self) -> int:
+        """Sandbox time (real time plus the test clock's advances) in whole seconds."""
+        return int(self.clock.now())
 
     def today(self) -> dt.date:
-        """Today's date, for card expiry checks."""
-        return dt.date.today()
+        """Today's date in sandbox time, for card expiry checks."""
+        return dt.date.fromtimestamp(self.clock.now())
 
     def emit(
         self,
@@ -206,7 +209,8 @@ class SandboxState:
         task.add_done_callback(self._timers.discard)
 
     async def _settle_later(self, record: CheckoutSession, succeed: bool) -> None:
-        await asyncio.sleep(self.settings.async_payment_delay)
+        # Sandbox time: advancing the test clock settles the debit at once.
+        await self.clock.sleep(self.settings.async_payment_delay)
         record.settle(succeed, self.now())
         outcome = "succeeded" if succeed else "failed"
         self.emit(f"checkout.session.async_payment_{outcome}", record.to_stripe())
@@ -226,14 +230,27 @@ class SandboxState:
         amount: int | None,
         metadata: dict[str, str],
         reason: str | None,
-    ) -> dict[str, Any]:
+        request: tuple[str, str | None] | None = None,
+    ) -> Refund:
         """Refund part or all of a paid session's charge; emit ``charge.refunded``."""
         refund = record.refund(amount, self.now(), metadata, reason)
+        self.refund_ids.append(refund.id)
         charge = record.charge
         if charge is not None:
             self.emit(
                 "charge.refunded",
                 charge.to_stripe(),
+                request,
                 previous_attributes=charge.changed_by(refund),
             )
-        return refund.to_stripe()
+        return refund
+
+    def refunds(self) -> list[Refund]:
+        """Every refund made through the API, newest first."""
+        by_id = {
+            refund.id: refund
+            for record in self.sessions.values()
+            if record.charge is not None
+            for refund in record.charge.refunds
+        }
+        return [by_id[refund_id] for refund_id in reversed(self.refund_ids)]

@@ -149,7 +149,9 @@ async def test_receipt_polls_until_final_then_stops(
     body, header = signed(
         event(
             "checkout.session.completed",
-            {"id": session_id, "status": "complete", "payment_status": "paid"},
+            # A real session's money too: the shop checks it against the order.
+            {"id": session_id, "status": "complete", "payment_status": "paid"}
+            | {"amount_total": 1800, "currency": "eur"},
         )
     )
     response = await client.post("/webhook", data=body, headers={"Stripe-Signature": header})

@@ -30,6 +30,8 @@ def completed(session_id: str, event_id: str = "evt_1", payment_status: str = "p
             "payment_status": payment_status,
             "payment_intent": "pi_123",
             "customer_details": {"email": "shopper@example.com"},
+            "amount_total": 1800,  # the mug's price: the shop checks it
+            "currency": "eur",
         },
         event_id,
     )

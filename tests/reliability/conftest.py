@@ -21,8 +21,14 @@ CHAOS_FIGURES = pytest.StashKey[list[str]]()
 class Stack(LiveStack):
     """A LiveStack whose shop settings can be changed per test."""
 
-    def __init__(self, database: Path, shop: dict[str, Any] | None = None, **knobs: Any):
-        super().__init__(database, **knobs)
+    def __init__(
+        self,
+        database: Path,
+        shop: dict[str, Any] | None = None,
+        shop_env: dict[str, str] | None = None,
+        **knobs: Any,
+    ):
+        super().__init__(database, shop_env, **knobs)
         self.shop_overrides = shop or {}
 
     def shop_settings(self) -> Settings:

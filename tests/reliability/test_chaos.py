@@ -1,8 +1,15 @@
-"""Chaos over real HTTP: 200 purchases, duplicated, shuffled and dropped webhooks, a SIGKILL."""
+"""Chaos over real HTTP: 200 purchases, duplicated, shuffled and dropped webhooks, a SIGKILL.
+
+Two aggressive reconcilers (every second, threshold 0 s) run throughout: the
+shop's own, and one beside it as `storefront reconcile` would run. At the end
+the money invariant holds: every paid session has its paid order, and no more.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import os
 import secrets
 import signal
@@ -17,10 +24,14 @@ import aiosqlite
 import pytest
 
 from storefront.catalog import read_products_file, save_products
+from storefront.config import Settings
 from storefront.db import Database
+from storefront.fulfilment import ReconcileReport, reconcile
+from storefront.payments import StripePayments
 from storefront.sandbox import SandboxSettings, create_sandbox_app
 from storefront.serving import BackgroundServer, free_port, wait_until_listening
-from tests.live import CARD, SECRET
+from tests.live import CARD, SECRET, STRICT_VERSION
+from tests.money import check_money, read_orders, sandbox_sessions
 from tests.reliability.conftest import CHAOS_FIGURES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,6 +125,37 @@ class Shopper:
         return pay_url.rsplit("/", 1)[-1]
 
 
+class Reconciler:
+    """A reconciler beside the shop, as `storefront reconcile` runs: every second, threshold 0."""
+
+    def __init__(self, env: dict[str, str]):
+        self.settings = Settings.from_env(env)
+        self.totals = ReconcileReport()
+        self.passes = 0
+        self.failures = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        db = Database(self.settings.database)
+        payments = StripePayments.from_settings(self.settings)
+        await db.open()
+        await payments.open()
+        try:
+            while not stop.is_set():
+                try:
+                    report = await reconcile(db, payments, older_than=0)
+                except Exception:  # a locked database or Stripe down: try the next pass
+                    self.failures += 1
+                else:
+                    self.passes += 1
+                    for name, value in dataclasses.asdict(report).items():
+                        setattr(self.totals, name, getattr(self.totals, name) + value)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+        finally:
+            await payments.close()
+            await db.close()
+
+
 async def read_all(database: Path, sql: str) -> list[dict[str, Any]]:
     async with aiosqlite.connect(database) as conn:
         conn.row_factory = aiosqlite.Row
@@ -145,6 +187,7 @@ async def test_chaos_every_order_paid_exactly_once(
             retry_schedule=RETRIES,
             delivery_timeout=5.0,
             seed=20261,
+            **STRICT_VERSION,
         )
     )
     sandbox = sandbox_app.extensions["sandbox"]
@@ -154,12 +197,16 @@ async def test_chaos_every_order_paid_exactly_once(
         "STRIPE_API_BASE": sandbox_url,
         "STOREFRONT_BASE_URL": shop_url,
         "STOREFRONT_DATABASE": str(database),
-        "STOREFRONT_RECONCILE_INTERVAL": "0",
+        # The shop's own reconciler, as aggressive as it gets.
+        "STOREFRONT_RECONCILE_INTERVAL": "1",
+        "STOREFRONT_RECONCILE_AFTER": "0",
     }
     shop = ShopProcess(shop_port, env, tmp_path / "shop.log")
+    reconciler, stop_reconciling = Reconciler(env), asyncio.Event()
 
     async with BackgroundServer(sandbox_app, port=sandbox_port), aiohttp.ClientSession() as http:
         await shop.start()
+        beside = asyncio.create_task(reconciler.run(stop_reconciling))
         try:
             shopper = Shopper(http, shop_url)
             gate = asyncio.Semaphore(SHOPPERS)
@@ -181,7 +228,10 @@ async def test_chaos_every_order_paid_exactly_once(
             )
             await sandbox.wait_idle(40)
         finally:
+            stop_reconciling.set()
+            await beside
             await shop.kill()
+        money = check_money(read_orders(database), sandbox_sessions(sandbox))
 
     orders = await read_all(database, "SELECT * FROM orders ORDER BY id")
     timeline = await read_all(database, "SELECT * FROM order_events ORDER BY id")
@@ -197,6 +247,8 @@ async def test_chaos_every_order_paid_exactly_once(
     per_order: dict[int, list[str]] = {}
     for entry in timeline:
         per_order.setdefault(entry["order_id"], []).append(entry["status"])
+    paid_by = Counter(e["source"] for e in timeline if e["status"] == "paid")
+    totals = reconciler.totals
 
     figures = [
         f"purchases {PURCHASES}, shoppers {SHOPPERS}, checkout retries {shopper.checkout_retries}",
@@ -209,11 +261,24 @@ async def test_chaos_every_order_paid_exactly_once(
         f"shop answers {dict(sorted(shopper.shop_statuses.items()))}",
         f"orders {len(orders)}: {dict(statuses)}; sandbox sessions {len(sandbox.sessions)}; "
         f"webhook events recorded {len(seen)}",
+        f"reconciler beside the shop (1 s, threshold 0 s): {reconciler.passes} passes "
+        f"({reconciler.failures} failed), {totals.checked} orders checked, "
+        f"{totals.changed} changed, {totals.in_flight} left in flight, "
+        f"{totals.aborted} aborted, {totals.expired} expired, {totals.flagged} flagged",
+        f"paid by: {dict(paid_by)}",
+        money.figures(),
         f"took {time.monotonic() - started:.1f} s",
     ]
     request.config.stash.setdefault(CHAOS_FIGURES, []).extend(figures)
     print("\n".join(["", "chaos figures:", *figures]))
 
+    # The money invariant: every paid session has its paid order, and no order is
+    # paid without one; the reconcilers aborted, expired and flagged nothing.
+    assert money.violations == []
+    assert money.paid_sessions == money.paid_orders == PURCHASES
+    assert money.flagged_orders == 0
+    assert totals.aborted == totals.expired == totals.flagged == 0
+    assert reconciler.passes > 0 and totals.checked > 0
     # Every purchase is one order, paid, exactly once; nothing lost, nothing doubled.
     assert len(set(session_ids)) == PURCHASES
     assert len(orders) == PURCHASES

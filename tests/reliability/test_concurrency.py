@@ -18,6 +18,7 @@ from storefront.orders import OrderStatus
 from storefront.payments import WebhookEvent
 from tests.fakes import FakePayments
 from tests.live import buy, pay
+from tests.money import assert_money_invariant
 from tests.reliability.conftest import Stack, snapshot
 from tests.shop import event, make_settings, seed, signed
 
@@ -40,6 +41,8 @@ def paid_session(session_id: str) -> dict[str, object]:
         "status": "complete",
         "payment_status": "paid",
         "payment_intent": f"pi_{session_id}",
+        "amount_total": 1800,
+        "currency": "eur",
     }
 
 
@@ -217,6 +220,7 @@ async def test_over_http_stripe_retries_past_a_locked_database(
         ]
         assert 500 in deliveries and deliveries[-1] == 200
         assert len(await paid_entries(stack.db)) == 1
+        assert_money_invariant(stack.database, stack.sandbox_state)
 
 
 async def test_reads_see_committed_writes_while_other_reads_are_in_flight(db: Database) -> None:

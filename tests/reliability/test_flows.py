@@ -21,9 +21,11 @@ import stripe
 from storefront import orders
 from storefront.config import SANDBOX_API_KEY
 from storefront.fulfilment import reconcile
+from storefront.payments import STRIPE_API_VERSION
 from storefront.serving import free_port
 from tests.fakes import FakePayments
 from tests.live import CARD, SECRET, buy, pay
+from tests.money import assert_money_invariant
 from tests.reliability.conftest import Stack
 
 # The sandbox drops every delivery and never retries: webhooks are missed for good.
@@ -33,11 +35,16 @@ STOREFRONT = Path(sys.executable).parent / "storefront"
 
 @pytest.fixture
 async def stacks(tmp_path: Path) -> AsyncIterator[list[Stack]]:
-    """A list the test appends started stacks to; all are stopped afterwards."""
+    """A list the test appends started stacks to; all are checked and stopped afterwards."""
     started: list[Stack] = []
     yield started
-    for stack in started:
-        await stack.stop()
+    try:
+        for stack in started:
+            await stack.sandbox_state.wait_idle(15)
+            assert_money_invariant(stack.database, stack.sandbox_state)
+    finally:
+        for stack in started:
+            await stack.stop()
 
 
 async def start(
@@ -95,8 +102,13 @@ async def test_reconcile_command_applies_missed_webhooks_and_expires_abandoned(
     paid_token, paid_url = await buy(http, stack, "enamel-mug")
     await pay(http, paid_url)
     abandoned_token, abandoned_url = await buy(http, stack, "canvas-tote")
-    # An order the shop opened just before dying, without a session.
+    # An order the shop opened just before dying, without a session, long ago;
+    # and one whose checkout call may still be waiting on Stripe.
     stranded = await orders.open_order(stack.db, 1, 1800, "eur", None)
+    in_flight = await orders.open_order(stack.db, 1, 1800, "eur", None)
+    await backdate(stack, stranded.token, updated_at_seconds=3600)
+    # The abandoned checkout's session has outlived its expires_at.
+    await backdate(stack, abandoned_token, expires_at_seconds=3600 + 60)
     await asyncio.sleep(0.05)
 
     env = {
@@ -116,13 +128,40 @@ async def test_reconcile_command_applies_missed_webhooks_and_expires_abandoned(
     )
     output = (await proc.communicate())[0].decode()
     assert proc.returncode == 0, output
-    assert "checked 3 open orders: 1 changed, 1 expired, 1 aborted" in output
+    assert "checked 4 open orders: 1 changed, 1 expired, 1 aborted" in output
 
     assert await sources(stack, paid_token) == [("pending", "checkout"), ("paid", "reconcile")]
     assert (await stack.order(abandoned_token))["status"] == "expired"
     assert sandbox_session(stack, abandoned_url)["status"] == "expired"
     order = await orders.get_by_id(stack.db, stranded.id)
     assert order is not None and order.status is orders.OrderStatus.ABORTED
+    order = await orders.get_by_id(stack.db, in_flight.id)
+    assert order is not None and order.status is orders.OrderStatus.PENDING
+
+
+async def backdate(
+    stack: Stack, token: str, *, updated_at_seconds: int = 0, expires_at_seconds: int = 0
+) -> None:
+    """Move an order's clocks into the past, as if time had passed."""
+
+    def write(conn: Any) -> None:
+        conn.execute(
+            "UPDATE orders SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', updated_at, ?),"
+            " expires_at = expires_at - ? WHERE token = ?",
+            (f"-{updated_at_seconds} seconds", expires_at_seconds, token),
+        )
+
+    await stack.db.write(write)
+
+
+async def age_at_stripe(
+    http: aiohttp.ClientSession, stack: Stack, pay_url: str, seconds: int
+) -> None:
+    """Move a sandbox session's clock back; it expires there if that makes it due."""
+    session_id = pay_url.rsplit("/", 1)[-1]
+    url = f"{stack.sandbox_url}/_sandbox/sessions/{session_id}/age?seconds={seconds}"
+    async with http.post(url) as response:
+        assert response.status == 200, await response.text()
 
 
 async def test_the_running_shop_reconciles_on_its_own(
@@ -134,9 +173,18 @@ async def test_the_running_shop_reconciles_on_its_own(
     await pay(http, paid_url)
     abandoned_token, abandoned_url = await buy(http, stack, "canvas-tote")
     await stack.wait_for_status(paid_token, "paid", within=5)
+    # Open and well inside its lifetime: the reconciler leaves it to the shopper.
+    await asyncio.sleep(1.5)
+    assert (await stack.order(abandoned_token))["status"] == "pending"
+    assert sandbox_session(stack, abandoned_url)["status"] == "open"
+    # Stripe expires it at expires_at; its event is lost, the reconciler syncs it.
+    await age_at_stripe(http, stack, abandoned_url, 7200)
     await stack.wait_for_status(abandoned_token, "expired", within=5)
     assert await sources(stack, paid_token) == [("pending", "checkout"), ("paid", "reconcile")]
-    assert sandbox_session(stack, abandoned_url)["status"] == "expired"
+    assert await sources(stack, abandoned_token) == [
+        ("pending", "checkout"),
+        ("expired", "reconcile"),
+    ]
 
 
 async def test_reconcile_reaches_orders_behind_a_page_of_long_processing_ones(
@@ -251,7 +299,11 @@ async def refund(http: aiohttp.ClientSession, stack: Stack, payment_intent: str)
     async with http.post(
         f"{stack.sandbox_url}/v1/refunds",
         data={"payment_intent": payment_intent},
-        headers={"Authorization": f"Bearer {SANDBOX_API_KEY}"},
+        # The sandbox runs in strict pinned-version mode: plain HTTP must say its version too.
+        headers={
+            "Authorization": f"Bearer {SANDBOX_API_KEY}",
+            "Stripe-Version": STRIPE_API_VERSION,
+        },
     ) as response:
         assert response.status == 200, await response.text()
 
@@ -283,7 +335,14 @@ async def test_a_refund_overtaking_its_payment_finds_the_order_through_stripe(
     intent = sandbox_session(stack, pay_url)["payment_intent"]
     assert (await stack.order(token))["payment_intent"] is None  # completed never arrived
     # A charge without our metadata: only Stripe can say which session made it.
-    charge = {"id": "ch_x", "object": "charge", "payment_intent": intent, "refunded": True}
+    charge = {
+        "id": "ch_x",
+        "object": "charge",
+        "payment_intent": intent,
+        "refunded": True,
+        "amount": 1800,
+        "currency": "eur",
+    }
     for event_id, obj, result in [
         ("evt_refund", charge, "applied"),
         ("evt_other", {**charge, "payment_intent": "pi_not_ours"}, "ignored"),
@@ -306,7 +365,13 @@ async def test_stripe_unreachable_during_the_refund_look_up_is_503_then_applied(
     response = await client.post("/checkout/mug", form={"attempt": "r" * 22})
     session_id = response.headers["Location"].rsplit("/", 1)[-1]
     fake_payments.complete(session_id)
-    charge = {"id": "ch_1", "payment_intent": f"pi_{session_id}", "refunded": True}
+    charge = {
+        "id": "ch_1",
+        "payment_intent": f"pi_{session_id}",
+        "refunded": True,
+        "amount": 1800,
+        "currency": "eur",
+    }
     body, header = signed(event("charge.refunded", charge, "evt_r"))
     headers = {"Stripe-Signature": header, "Content-Type": "application/json"}
     fake_payments.fail = True

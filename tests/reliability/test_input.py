@@ -21,6 +21,7 @@ from quart import Quart
 
 from storefront.db import Database
 from tests.live import CARD, buy, pay
+from tests.money import assert_money_invariant
 from tests.reliability.conftest import Stack, snapshot
 from tests.shop import PRODUCTS, WEBHOOK_SECRET
 
@@ -302,6 +303,7 @@ async def test_no_secret_or_card_number_reaches_the_logs(
         _, declined = await buy(http, stack, "canvas-tote")
         await pay(http, declined, number="4000 0000 0000 0002")
         await stack.sandbox_state.wait_idle(10)
+        assert_money_invariant(stack.database, stack.sandbox_state)
     text = "\n".join(
         f"{r.name} {r.getMessage()} {r.exc_text or ''} {r.args!r}" for r in caplog.records
     )

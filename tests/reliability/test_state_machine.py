@@ -104,6 +104,8 @@ def stripe_event(
         "customer_details": {"email": "shopper@example.com"},
         "status": "complete",
         "payment_status": "paid",
+        "amount_total": 1800,
+        "currency": "eur",
     }
     if kind == "completed_paid":
         return WebhookEvent(event_id, "checkout.session.completed", session)
@@ -130,6 +132,7 @@ def stripe_event(
         "object": "charge",
         "payment_intent": ids["intent"],
         "amount": 1800,
+        "currency": "eur",
         "amount_refunded": 1800,
         "refunded": True,
         # Stripe copies the intent's metadata onto its charge; tolerate a charge without.
@@ -151,6 +154,8 @@ async def open_order(db: Database, payments: FakePayments, name: str) -> dict[st
         payment_status="paid",
         client_reference_id=order.token,
         payment_intent=intent,
+        amount_total=1800,
+        currency="eur",
     )
     return {"id": str(order.id), "token": order.token, "session": session_id, "intent": intent}
 
@@ -197,3 +202,23 @@ async def test_apply_event_on_sqlite_converges_and_records_each_transition_once(
             assert seen is not None and seen["n"] == 2 * len(events)
         finally:
             await db.close()
+
+
+@settings(max_examples=200)
+@given(
+    start=st.sampled_from(sorted(OrderStatus)),
+    kinds=st.lists(st.sampled_from(sorted(ASKS)), max_size=8),
+)
+def test_a_payment_is_never_unchanged_unless_the_order_already_shows_it(
+    start: OrderStatus, kinds: list[str]
+) -> None:
+    # Whatever happened before (even an order we gave up on), Stripe's word that
+    # money was taken lands the order on paid, unless it already is paid or refunded.
+    status = start
+    for kind in kinds:
+        status = next_status(status, ASKS[kind])
+    after = next_status(status, OrderStatus.PAID)
+    if status in (OrderStatus.PAID, OrderStatus.REFUNDED):
+        assert after is status
+    else:
+        assert after is OrderStatus.PAID

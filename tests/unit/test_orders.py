@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from storefront.orders import (
-    OrderStatus,
-    can_transition,
-    next_status,
-    outcome_from_event,
-    status_from_session,
-)
+from storefront.evidence import outcome_from_event, status_from_session
+from storefront.orders import OrderStatus, can_transition, is_recovery, next_status
 
 S = OrderStatus
 
@@ -38,12 +33,12 @@ def test_forward_transitions_are_allowed(current: OrderStatus, new: OrderStatus)
         (S.PAID, S.EXPIRED),  # a late expiry never undoes a payment
         (S.PAID, S.PROCESSING),  # completed(unpaid) arriving after async success
         (S.PAID, S.PAID),  # a duplicate
-        (S.EXPIRED, S.PAID),
-        (S.FAILED, S.PAID),
         (S.REFUNDED, S.PAID),
         (S.PROCESSING, S.PENDING),
-        (S.ABORTED, S.PAID),
         (S.PROCESSING, S.EXPIRED),
+        (S.FAILED, S.PROCESSING),  # a late completed (unpaid) after the debit failed
+        (S.EXPIRED, S.ABORTED),
+        (S.ABORTED, S.EXPIRED),
     ],
 )
 def test_backward_or_repeated_transitions_change_nothing(
@@ -51,6 +46,30 @@ def test_backward_or_repeated_transitions_change_nothing(
 ) -> None:
     assert not can_transition(current, new)
     assert next_status(current, new) is current
+
+
+@pytest.mark.parametrize(
+    ("current", "new"),
+    [
+        (S.ABORTED, S.PAID),  # aborted while its checkout was in flight, then paid
+        (S.EXPIRED, S.PAID),
+        (S.FAILED, S.PAID),
+        (S.ABORTED, S.PROCESSING),
+        (S.EXPIRED, S.PROCESSING),
+        (S.EXPIRED, S.REFUNDED),
+    ],
+)
+def test_stripes_evidence_of_money_overrules_an_order_we_gave_up_on(
+    current: OrderStatus, new: OrderStatus
+) -> None:
+    assert can_transition(current, new) and is_recovery(current, new)
+    assert next_status(current, new) is new
+
+
+def test_ordinary_moves_are_not_recoveries() -> None:
+    assert not is_recovery(S.PENDING, S.PAID)
+    assert not is_recovery(S.PROCESSING, S.PAID)
+    assert not is_recovery(S.PAID, S.REFUNDED)
 
 
 def test_none_changes_nothing() -> None:

@@ -1,0 +1,139 @@
+"""What Stripe's objects say about an order, and whether to believe it.
+
+Plain Python like ``orders``: events and sessions arrive as mappings or plain
+data. A signed event is Stripe's, but it is still checked against the order it
+names: the session it was paid through, the amount and the currency. Money
+that does not match never turns an order paid or refunded; it flags the order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from storefront.orders import OrderStatus
+
+
+def status_from_session(session: Mapping[str, Any]) -> OrderStatus | None:
+    """What a Checkout Session's state says about its order (None: still open)."""
+    status = session.get("status")
+    if status == "complete":
+        if session.get("payment_status") in ("paid", "no_payment_required"):
+            return OrderStatus.PAID
+        return OrderStatus.PROCESSING
+    if status == "expired":
+        return OrderStatus.EXPIRED
+    return None
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    """What a webhook event means for an order, and how to find that order."""
+
+    status: OrderStatus
+    session_id: str | None = None
+    order_token: str | None = None
+    payment_intent: str | None = None
+    customer_email: str | None = None
+    # The money the object says moved: a session's amount_total, a charge's amount.
+    amount: int | None = None
+    currency: str | None = None
+    # Stripe itself confirmed (by a look-up) that the order's session was paid
+    # with this payment intent: what a refund of an order not paid here needs.
+    vouched: bool = False
+
+
+def _int(obj: Mapping[str, Any], key: str) -> int | None:
+    value = obj.get(key)
+    # bool is an int in Python; a signed "true" is not an amount.
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _text(obj: Mapping[str, Any], key: str) -> str | None:
+    # A signed event is Stripe's, but a field of the wrong shape must not turn
+    # into a 500 that Stripe retries for days: treat it as absent.
+    value = obj.get(key)
+    if isinstance(value, Mapping):  # an expanded object: its id
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+def _mapping(obj: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = obj.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def outcome_from_event(event_type: str, obj: Mapping[str, Any]) -> EventOutcome | None:
+    """Map a Stripe event to the transition it asks for (None: not ours to act on)."""
+    if event_type.startswith("checkout.session."):
+        status = {
+            "checkout.session.completed": status_from_session(obj),
+            "checkout.session.async_payment_succeeded": OrderStatus.PAID,
+            "checkout.session.async_payment_failed": OrderStatus.FAILED,
+            "checkout.session.expired": OrderStatus.EXPIRED,
+        }.get(event_type)
+        if status is None:
+            return None
+        return EventOutcome(
+            status=status,
+            session_id=_text(obj, "id"),
+            order_token=_text(obj, "client_reference_id"),
+            payment_intent=_text(obj, "payment_intent"),
+            customer_email=_text(_mapping(obj, "customer_details"), "email"),
+            amount=_int(obj, "amount_total"),
+            currency=_text(obj, "currency"),
+        )
+    if event_type == "charge.refunded":
+        # Only a full refund refunds the order; a partial one leaves it paid.
+        payment_intent = _text(obj, "payment_intent")
+        if obj.get("refunded") is not True or payment_intent is None:
+            return None
+        return EventOutcome(
+            status=OrderStatus.REFUNDED,
+            payment_intent=payment_intent,
+            order_token=_text(_mapping(obj, "metadata"), "order_token"),
+            amount=_int(obj, "amount"),
+            currency=_text(obj, "currency"),
+        )
+    return None
+
+
+# Outcomes that say money moved: only these need the amount to match.
+_MONEY = frozenset({OrderStatus.PAID, OrderStatus.PROCESSING, OrderStatus.REFUNDED})
+
+
+def _money(amount: int | None, currency: str | None) -> str:
+    return f"{amount if amount is not None else '?'} {currency or '?'}"
+
+
+def mismatch(order: Mapping[str, Any], outcome: EventOutcome) -> str | None:
+    """Why ``outcome`` cannot be believed for ``order`` (an orders row); None if it matches.
+
+    Missing evidence counts as a mismatch: Stripe always sends a session's
+    amount_total and currency and a charge's amount and currency.
+    """
+    stored_session = order["stripe_session_id"]
+    if outcome.session_id and stored_session and outcome.session_id != stored_session:
+        return f"names session {outcome.session_id}, but the order's session is {stored_session}"
+    if outcome.order_token and outcome.order_token != order["token"]:
+        return "names another order's token"
+    if outcome.status not in _MONEY:
+        return None
+    currency = outcome.currency.lower() if outcome.currency else None
+    if outcome.amount != order["amount_total"] or currency != order["currency"]:
+        return (
+            f"says {_money(outcome.amount, currency)} for an order of "
+            f"{_money(order['amount_total'], order['currency'])}"
+        )
+    stored_intent = order["payment_intent"]
+    if outcome.status is OrderStatus.REFUNDED:
+        paid_here = order["status"] == OrderStatus.PAID and stored_intent == outcome.payment_intent
+        if paid_here or outcome.vouched:
+            return None
+        if order["status"] == OrderStatus.PAID:
+            return f"refunds payment {outcome.payment_intent}, but the order was paid by another"
+        return "refunds an order that was never paid"
+    if outcome.payment_intent and stored_intent and outcome.payment_intent != stored_intent:
+        return f"names payment {outcome.payment_intent}, but the order's is {stored_intent}"
+    return None

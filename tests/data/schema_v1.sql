@@ -1,0 +1,59 @@
+-- The whole schema of the shop. Applied by `storefront init-db`; every
+-- statement is idempotent so it can run against an existing database.
+-- Money is in integer minor units; currency is a lowercase ISO 4217 code.
+
+CREATE TABLE IF NOT EXISTS products (
+    id          INTEGER PRIMARY KEY,
+    slug        TEXT    NOT NULL UNIQUE
+                CHECK (length(slug) BETWEEN 1 AND 64 AND slug NOT GLOB '*[^a-z0-9-]*'),
+    name        TEXT    NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    description TEXT    NOT NULL DEFAULT '',
+    unit_amount INTEGER NOT NULL CHECK (unit_amount > 0),
+    currency    TEXT    NOT NULL CHECK (length(currency) = 3 AND currency = lower(currency)),
+    image       TEXT,
+    active      INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    created_at  TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+
+CREATE TABLE IF NOT EXISTS orders (
+    id                INTEGER PRIMARY KEY,
+    token             TEXT    NOT NULL UNIQUE,
+    product_id        INTEGER NOT NULL REFERENCES products (id),
+    quantity          INTEGER NOT NULL DEFAULT 1 CHECK (quantity > 0),
+    amount_total      INTEGER NOT NULL CHECK (amount_total > 0),
+    currency          TEXT    NOT NULL,
+    status            TEXT    NOT NULL DEFAULT 'pending'
+                      CHECK (status IN ('pending', 'processing', 'paid', 'failed',
+                                        'expired', 'refunded', 'aborted')),
+    stripe_session_id TEXT    UNIQUE,
+    -- A nonce carried by the Buy form: a second click of the same form finds
+    -- this order instead of starting another checkout.
+    checkout_attempt  TEXT    UNIQUE,
+    payment_intent    TEXT,
+    customer_email    TEXT,
+    created_at        TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    updated_at        TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+
+CREATE INDEX IF NOT EXISTS orders_open_by_age ON orders (status, created_at)
+    WHERE status IN ('pending', 'processing');
+CREATE INDEX IF NOT EXISTS orders_by_payment_intent ON orders (payment_intent)
+    WHERE payment_intent IS NOT NULL;
+
+-- The timeline: one row per applied transition, never two for the same status.
+CREATE TABLE IF NOT EXISTS order_events (
+    id              INTEGER PRIMARY KEY,
+    order_id        INTEGER NOT NULL REFERENCES orders (id),
+    status          TEXT    NOT NULL,
+    source          TEXT    NOT NULL,
+    stripe_event_id TEXT,
+    created_at      TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    UNIQUE (order_id, status)
+);
+
+-- Webhook events already applied; a second delivery of the same id is a no-op.
+CREATE TABLE IF NOT EXISTS webhook_events (
+    id          TEXT PRIMARY KEY,
+    type        TEXT NOT NULL,
+    received_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
