@@ -2,8 +2,9 @@
 
 Bodies are checked by ``tests.stripe_schema`` against the installed SDK's declared types and
 Stripe's published spec. API answers go through ``target``, so with ``-m stripe_live`` the same
-checks run against Stripe test mode; paying needs the hosted page, so the paid flows and the
-webhook payloads are the sandbox's own.
+checks run against Stripe test mode; paying needs the hosted page or the sandbox's test helpers,
+so the paid flows and the webhook payloads are the sandbox's own. The answers of those helpers
+(``/_sandbox/...``) are the sandbox's tools, not Stripe objects, and are skipped.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -32,6 +34,11 @@ EVENT_TYPES = {
 }
 
 
+def is_sandbox_tool(url: str) -> bool:
+    """True for the sandbox's ``/_sandbox`` tools: their answers are no Stripe objects."""
+    return urlsplit(url).path.startswith("/_sandbox/")
+
+
 def raw(answer: Any) -> Any:
     """The JSON body an SDK call received, exactly as sent."""
     assert answer.last_response is not None
@@ -43,6 +50,8 @@ class Bodies:
     """Labelled JSON bodies and what the validator found wrong in each."""
 
     bodies: list[tuple[str, Any]] = field(default_factory=list)
+    # Answers of the sandbox's own tools, seen but not checked.
+    skipped: list[str] = field(default_factory=list)
 
     def add(self, label: str, body: Any) -> Any:
         self.bodies.append((label, body))
@@ -52,6 +61,14 @@ class Bodies:
         """Keep an SDK answer's raw body; return the answer for the next step."""
         self.add(label, raw(answer))
         return answer
+
+    def http(self, label: str, url: str, body: Any) -> Any:
+        """Keep a plain HTTP answer, unless a ``/_sandbox`` tool gave it; return the body."""
+        if is_sandbox_tool(url):
+            self.skipped.append(label)
+        else:
+            self.add(label, body)
+        return body
 
     def invalid(self) -> list[str]:
         return [
@@ -194,8 +211,38 @@ class Shopper:
         return await self.post(f"{session.url}/bank", {**SEPA_FORM, "iban": iban})
 
 
-async def _paid_flows(sandbox: Sandbox, shopper: Shopper, answers: Bodies) -> None:
-    """Card, declined-then-paid, 3D Secure, SEPA settling both ways, refunds, expiry."""
+class Tools:
+    """The sandbox's ``/_sandbox`` test helpers, over plain HTTP; answers go to ``Bodies``."""
+
+    def __init__(self, http: aiohttp.ClientSession, sandbox: Sandbox, answers: Bodies) -> None:
+        self.http = http
+        self.sandbox = sandbox
+        self.answers = answers
+
+    async def post(self, label: str, path: str, form: dict[str, str]) -> Any:
+        url = f"{self.sandbox.url}{path}"
+        async with self.http.post(url, data=form) as response:
+            body = await response.json()
+            assert response.status == 200, body
+        return self.answers.http(label, url, body)
+
+    async def complete(self, session: stripe.checkout.Session, **form: str) -> Any:
+        return await self.post(
+            "helper complete", f"/_sandbox/sessions/{session.id}/complete", form
+        )
+
+    async def advance(self, seconds: int) -> Any:
+        return await self.post(
+            "clock advance", "/_sandbox/clock/advance", {"seconds": str(seconds)}
+        )
+
+
+# A day and a minute of sandbox time: every session still open expires, every debit settles.
+A_DAY_LATER = 24 * 3600 + 60
+
+
+async def _paid_flows(sandbox: Sandbox, shopper: Shopper, tools: Tools, answers: Bodies) -> None:
+    """Card, declined-then-paid, 3D Secure, SEPA both ways, the helpers, the clock, refunds."""
     sessions = sandbox.client.v1.checkout.sessions
     everything = {"expand": ["line_items", "payment_intent"]}
 
@@ -219,26 +266,43 @@ async def _paid_flows(sandbox: Sandbox, shopper: Shopper, answers: Bodies) -> No
     answers.answer("retrieve processing", processing)
     expired = await new()
     answers.answer("expire", await sessions.expire_async(expired.id))
+    # Paid without a browser, through the test helper.
+    helper_paid = await new(metadata={"flow": "helper card"})
+    assert (await tools.complete(helper_paid, email="helper@example.com"))["status"] == "complete"
+    helper_settles = await new(metadata={"flow": "helper debit"})
+    await tools.complete(helper_settles, payment_method="sepa_debit")
+    helper_bounces = await new(metadata={"flow": "helper bounce"})
+    await tools.complete(helper_bounces, payment_method="sepa_debit", outcome="failed")
+    lapses = await new(metadata={"flow": "clock expiry"})
+    # The test clock, not real time, settles all four debits and expires the open session.
+    moved = await tools.advance(A_DAY_LATER)
+    assert (moved["settled_payments"], moved["expired_sessions"]) == (4, 1)
     await sandbox.state.wait_idle(10)
 
     intents = {}
-    for session in (card, declined, secure, settles, bounces, expired):
+    flows = (card, declined, secure, settles, bounces, expired)
+    for session in (*flows, helper_paid, helper_settles, helper_bounces, lapses):
         fetched = await sessions.retrieve_async(session.id, params=everything)
         answers.answer("retrieve", fetched)
         answers.answer("line_items", await sessions.line_items.list_async(session.id))
         intents[session.id] = fetched.payment_intent.id if fetched.payment_intent else None
+    assert (await sessions.retrieve_async(lapses.id)).status == "expired"
     by_intent = {"payment_intent": intents[card.id], "expand": ["data.line_items"]}
     answers.answer("list by intent", await sessions.list_async(params=by_intent))
     answers.answer("list", await sessions.list_async(params={"limit": 100}))
 
     refunds = sandbox.client.v1.refunds
+    made = []
     for label, params in (
         ("refund partial", {"payment_intent": intents[card.id], "amount": 1000}),
         ("refund rest", {"payment_intent": intents[card.id], "reason": "requested_by_customer"}),
         ("refund full", {"payment_intent": intents[declined.id]}),
         ("refund debit", {"payment_intent": intents[settles.id], "metadata": {"why": "test"}}),
+        ("refund helper", {"payment_intent": intents[helper_paid.id]}),
+        ("refund helper debit", {"payment_intent": intents[helper_settles.id]}),
     ):
-        answers.answer(label, await refunds.create_async(params=params))
+        made.append(answers.answer(label, await refunds.create_async(params=params)))
+    await _refund_reads(sandbox, answers, made)
     await sandbox.state.wait_idle(10)
     events = sandbox.client.v1.events
     listed = answers.answer("events", await events.list_async(params={"limit": 100}))
@@ -246,13 +310,37 @@ async def _paid_flows(sandbox: Sandbox, shopper: Shopper, answers: Bodies) -> No
         answers.answer("event", await events.retrieve_async(event.id))
 
 
+async def _refund_reads(sandbox: Sandbox, answers: Bodies, made: list[stripe.Refund]) -> None:
+    """Retrieve every refund, and list them whole, by page, by intent and by charge."""
+    refunds = sandbox.client.v1.refunds
+    for refund in made:
+        answers.answer("refund retrieve", await refunds.retrieve_async(refund.id))
+    listed = answers.answer("refunds", await refunds.list_async(params={"limit": 100}))
+    # Newest first, in the order they were made, though several share one second.
+    assert [r.id for r in listed.data] == [r.id for r in reversed(made)]
+    page = answers.answer("refunds page", await refunds.list_async(params={"limit": 2}))
+    after = {"limit": 2, "starting_after": page.data[-1].id}
+    answers.answer("refunds next page", await refunds.list_async(params=after))
+    card = made[0]
+    by_intent = {"payment_intent": str(card.payment_intent)}
+    of_intent = answers.answer("refunds by intent", await refunds.list_async(params=by_intent))
+    assert [r.id for r in of_intent.data] == [made[1].id, card.id]  # rest, then partial
+    by_charge = {"charge": str(card.charge)}
+    of_charge = answers.answer("refunds by charge", await refunds.list_async(params=by_charge))
+    assert [r.id for r in of_charge.data] == [made[1].id, card.id]
+
+
 @pytest.fixture(scope="module")
 async def world(make_sandbox: Callable[..., Any]) -> AsyncIterator[World]:
     """A private sandbox run through every flow once; its receiver saw every payload."""
-    # Debits settle after 2 s, so the processing intent is still there to be retrieved.
-    async with make_sandbox(async_payment_delay=2.0) as sandbox, aiohttp.ClientSession() as http:
+    # Debits settle after an hour of sandbox time: only the test clock settles them here,
+    # so the processing intent is there to be retrieved first.
+    async with (
+        make_sandbox(async_payment_delay=3600.0) as sandbox,
+        aiohttp.ClientSession() as http,
+    ):
         answers = Bodies()
-        await _paid_flows(sandbox, Shopper(http), answers)
+        await _paid_flows(sandbox, Shopper(http), Tools(http, sandbox, answers), answers)
         payloads = Bodies()
         for received in sandbox.receiver.received:
             payloads.add(f"webhook {received.event['type']}", json.loads(received.body))
@@ -262,6 +350,22 @@ async def world(make_sandbox: Callable[..., Any]) -> AsyncIterator[World]:
 async def test_paid_flow_answers_are_valid(world: World) -> None:
     assert len(world.answers.bodies) > 30
     world.answers.assert_valid()
+
+
+async def test_the_sandbox_tools_answers_are_skipped(world: World) -> None:
+    assert sorted(set(world.answers.skipped)) == ["clock advance", "helper complete"]
+    kinds = {body.get("object") for _, body in world.answers.bodies}
+    assert "sandbox.clock" not in kinds
+    assert {"refund", "list", "checkout.session", "event"} <= kinds
+
+
+def test_only_sandbox_tools_are_skipped() -> None:
+    bodies = Bodies()
+    clock = {"object": "sandbox.clock", "now": 1, "offset": 0}
+    bodies.http("clock", "http://127.0.0.1:1/_sandbox/clock", clock)
+    assert (bodies.bodies, bodies.skipped) == ([], ["clock"])
+    bodies.http("api", "http://127.0.0.1:1/v1/sandbox/clock", clock)
+    assert bodies.invalid() == ["api $: unknown object type 'sandbox.clock'"]
 
 
 async def test_webhook_payloads_are_valid(world: World) -> None:
@@ -297,6 +401,39 @@ async def test_the_flows_show_every_shape(world: World) -> None:
     assert {d["type"] for d in details} == {"card", "sepa_debit"}
     cards = [d["card"] for d in details if d["type"] == "card"]
     assert {c["brand"] for c in cards} == {"visa", "mastercard"}
+
+
+async def test_the_helpers_and_the_clock_leave_stripe_shapes(world: World) -> None:
+    expanded = [s for s in _sessions(world) if isinstance(s["payment_intent"], dict)]
+    expanded += [s for s in _sessions(world) if s["metadata"].get("flow") == "clock expiry"]
+    last = {s["metadata"].get("flow"): s for s in expanded}  # the latest body of each flow
+    paid, debit = last["helper card"], last["helper debit"]
+    assert (paid["payment_status"], paid["customer_details"]["email"]) == (
+        "paid",
+        "helper@example.com",
+    )
+    assert debit["payment_intent"]["status"] == "succeeded"
+    assert last["helper bounce"]["payment_intent"]["status"] == "requires_payment_method"
+    lapsed = last["clock expiry"]
+    assert (lapsed["status"], lapsed["url"]) == ("expired", None)
+    expired_events = [
+        body
+        for _, body in world.payloads.bodies
+        if body["type"] == "checkout.session.expired"
+        and body["data"]["object"]["id"] == lapsed["id"]
+    ]
+    # Caused by time, not by a request.
+    assert expired_events and expired_events[0]["request"] == {"id": None, "idempotency_key": None}
+    refunded = [body for _, body in world.payloads.bodies if body["type"] == "charge.refunded"]
+    # Each refund was an API request, and its event names it.
+    assert refunded and all(event["request"]["id"] for event in refunded)
+    debit_charge = next(
+        event["data"]["object"]
+        for event in refunded
+        if event["data"]["object"]["payment_intent"] == debit["payment_intent"]["id"]
+    )
+    # The helper debited Stripe's test IBAN ending 3000.
+    assert debit_charge["payment_method_details"]["sepa_debit"]["last4"] == "3000"
 
 
 async def test_three_d_secure_is_recorded_on_the_charge(world: World) -> None:
