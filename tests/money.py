@@ -24,7 +24,7 @@ def sandbox_sessions(state: Any) -> list[Mapping[str, Any]]:
     The one place tests read the sandbox's session records: when their shape
     changes, only this function follows.
     """
-    return [record.obj for record in state.sessions.values()]
+    return [record.to_stripe() for record in state.sessions.values()]
 
 
 @dataclass

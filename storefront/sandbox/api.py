@@ -14,6 +14,7 @@ from .forms import parse_body
 from .idempotency import begin_execution, idempotent
 from .listing import expansions, paginate, parse_bool, type_matches
 from .objects import new_id
+from .resources import CheckoutSession
 from .state import SandboxState
 from .versions import echoed_version, resolve_version
 
@@ -102,16 +103,9 @@ def request_ref() -> tuple[str, str | None]:
     return g.request_id, g.get("idempotency_key")
 
 
-def render_session(record: Any, wanted: set[str]) -> dict[str, Any]:
+def render_session(record: CheckoutSession, wanted: set[str]) -> dict[str, Any]:
     """A session object with the requested expansions."""
-    obj = dict(record.obj)
-    if "line_items" in wanted:
-        obj["line_items"] = public_line_items(
-            record, f"/v1/checkout/sessions/{record.id}/line_items"
-        )
-    if "payment_intent" in wanted:
-        obj["payment_intent"] = sandbox().payment_intent(record)
-    return obj
+    return record.to_stripe(wanted)
 
 
 SESSION_EXPANDABLE = {"line_items", "payment_intent"}
@@ -139,12 +133,11 @@ async def list_sessions() -> dict[str, Any]:
     wanted = expansions(params, SESSION_EXPANDABLE, "data.")
     records = list(reversed(sandbox().sessions.values()))
     if params.get("payment_intent"):
-        records = [r for r in records if r.obj["payment_intent"] == params["payment_intent"]]
+        records = [r for r in records if r.payment_intent_id == params["payment_intent"]]
     if params.get("status"):
-        records = [r for r in records if r.obj["status"] == params["status"]]
-    page = paginate([r.obj for r in records], params, "/v1/checkout/sessions", "checkout.session")
-    page["data"] = [render_session(sandbox().sessions[o["id"]], wanted) for o in page["data"]]
-    return page
+        records = [r for r in records if r.status == params["status"]]
+    rendered = [render_session(r, wanted) for r in records]
+    return paginate(rendered, params, "/v1/checkout/sessions", "checkout.session")
 
 
 @api.get("/checkout/sessions/<session_id>")
@@ -240,9 +233,7 @@ async def create_refund() -> dict[str, Any]:
     begin_execution()
     state = sandbox()
     record = state.session_by_payment_intent(params["payment_intent"])
-    refund = state.refund(record, amount, metadata, reason, request_ref())
-    state.refund_ids.append(refund["id"])
-    return refund
+    return state.refund(record, amount, metadata, reason, request_ref()).to_stripe()
 
 
 @api.get("/refunds/<refund_id>")
@@ -250,8 +241,8 @@ async def retrieve_refund(refund_id: str) -> dict[str, Any]:
     """Retrieve one refund."""
     check_known(g.params, {"expand"})
     for refund in sandbox().refunds():
-        if refund["id"] == refund_id:
-            return refund
+        if refund.id == refund_id:
+            return refund.to_stripe()
     raise no_such("refund", refund_id)
 
 
@@ -263,10 +254,11 @@ async def list_refunds() -> dict[str, Any]:
         params, {"charge", "payment_intent", "limit", "starting_after", "ending_before", "expand"}
     )
     refunds = sandbox().refunds()
-    for name in ("charge", "payment_intent"):
-        if params.get(name):
-            refunds = [r for r in refunds if r[name] == params[name]]
-    return paginate(refunds, params, "/v1/refunds", "refund")
+    if params.get("charge"):
+        refunds = [r for r in refunds if r.charge_id == params["charge"]]
+    if params.get("payment_intent"):
+        refunds = [r for r in refunds if r.payment_intent_id == params["payment_intent"]]
+    return paginate([r.to_stripe() for r in refunds], params, "/v1/refunds", "refund")
 
 
 @api.post("/webhook_endpoints")
@@ -285,10 +277,10 @@ async def create_webhook_endpoint() -> dict[str, Any]:
     events = params["enabled_events"]
     if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
         raise invalid("Invalid array", "enabled_events")
+    metadata = check_metadata(params.get("metadata", {}), "metadata")
+    description = str(params["description"]) if params.get("description") else None
     begin_execution()
-    endpoint = sandbox().add_endpoint(url, events)
-    if params.get("description"):
-        endpoint.description = str(params["description"])
+    endpoint = sandbox().add_endpoint(url, events, description, metadata)
     return endpoint.public(with_secret=True)
 
 

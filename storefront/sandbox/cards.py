@@ -100,14 +100,21 @@ def check_email(email: str) -> str | None:
     return None
 
 
-def check_expiry(text: str, today: dt.date) -> str | None:
-    """The error message for an ``MM/YY`` expiry, or None when it is in the future."""
+def parse_expiry(text: str) -> tuple[int, int] | None:
+    """Month and four-digit year of an ``MM/YY`` (or ``MM/YYYY``) expiry, or None."""
     match = _EXPIRY.match(text.strip())
     if match is None:
-        return EXPIRY_INVALID
+        return None
     month, year = int(match.group(1)), int(match.group(2))
-    if year < 100:
-        year += 2000
+    return month, year + 2000 if year < 100 else year
+
+
+def check_expiry(text: str, today: dt.date) -> str | None:
+    """The error message for an ``MM/YY`` expiry, or None when it is in the future."""
+    parsed = parse_expiry(text)
+    if parsed is None:
+        return EXPIRY_INVALID
+    month, year = parsed
     if not 1 <= month <= 12:
         return "Your card's expiration date is invalid."
     if (year, month) < (today.year, today.month):

@@ -1,21 +1,24 @@
-"""Checkout Sessions: validate create parameters the way Stripe does and build the object."""
+"""Checkout Sessions: validate create parameters the way Stripe does, then build the session.
+
+Parsing ends in a ``SessionRequest``; the object itself lives in ``resources.session``.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from . import validation
 from .errors import invalid, missing_param, unknown_param
-from .objects import list_object, new_id
+from .objects import list_object
+from .resources import CheckoutSession, LineItem
 
 MIN_EXPIRY = 30 * 60
 MAX_EXPIRY = 24 * 60 * 60
 # Client and sandbox clocks differ a little; Stripe is lenient by a few seconds too.
 EXPIRY_SLACK = 10
 PAYMENT_METHOD_TYPES = ("card", "sepa_debit")
-DELAYED_METHODS = ("sepa_debit",)
 
 CREATE_PARAMS = {
     "mode",
@@ -38,27 +41,6 @@ PRICE_DATA_PARAMS = {"currency", "unit_amount", "product_data"}
 PRODUCT_DATA_PARAMS = {"name", "description", "images", "metadata"}
 PAYMENT_INTENT_DATA_PARAMS = {"metadata", "description"}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-@dataclass
-class SessionRecord:
-    """A Checkout Session plus what the sandbox keeps beside the public object."""
-
-    obj: dict[str, Any]
-    line_items: list[dict[str, Any]]
-    payment_intent_metadata: dict[str, str]
-    payment_intent_description: str | None = None
-    # Card details waiting for the authentication step (4000 0025 0000 3155).
-    pending_auth: dict[str, str] | None = None
-    charge: dict[str, Any] | None = None
-    method_type: str | None = None
-    # Bank debits only: processing, then succeeded or failed.
-    settlement: str | None = None
-    refunds: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def id(self) -> str:
-        return self.obj["id"]
 
 
 def check_known(params: dict[str, Any], allowed: set[str], prefix: str = "") -> None:
@@ -126,8 +108,8 @@ def check_url(value: Any, param: str) -> str:
     return validation.check_url(value, param)
 
 
-def parse_line_item(raw: Any, index: int) -> dict[str, Any]:
-    """Validate one ``line_items[n]`` with ``price_data``; return the internal line."""
+def parse_line_item(raw: Any, index: int, created: int) -> LineItem:
+    """Validate one ``line_items[n]`` with ``price_data``; return the line it describes."""
     param = f"line_items[{index}]"
     item = as_dict(raw, param)
     if "price" in item:
@@ -136,96 +118,121 @@ def parse_line_item(raw: Any, index: int) -> dict[str, Any]:
             f"{param}[price]",
         )
     check_known(item, LINE_ITEM_PARAMS, param)
-    if "price_data" not in item:
-        raise missing_param(f"{param}[price_data]")
-    if "quantity" not in item:
-        raise missing_param(f"{param}[quantity]")
+    for required in ("price_data", "quantity"):
+        if required not in item:
+            raise missing_param(f"{param}[{required}]")
     quantity = as_int(item["quantity"], f"{param}[quantity]", minimum=1)
-    price = as_dict(item["price_data"], f"{param}[price_data]")
-    check_known(price, PRICE_DATA_PARAMS, f"{param}[price_data]")
+    param = f"{param}[price_data]"
+    price = as_dict(item["price_data"], param)
+    check_known(price, PRICE_DATA_PARAMS, param)
     for required in ("currency", "unit_amount", "product_data"):
         if required not in price:
-            raise missing_param(f"{param}[price_data][{required}]")
-    currency = as_str(price["currency"], f"{param}[price_data][currency]").lower()
+            raise missing_param(f"{param}[{required}]")
+    currency = as_str(price["currency"], f"{param}[currency]").lower()
     if not re.fullmatch(r"[a-z]{3}", currency):
-        raise invalid(f"Invalid currency: {currency}", f"{param}[price_data][currency]")
-    unit_amount = as_int(price["unit_amount"], f"{param}[price_data][unit_amount]", minimum=0)
-    product = as_dict(price["product_data"], f"{param}[price_data][product_data]")
-    check_known(product, PRODUCT_DATA_PARAMS, f"{param}[price_data][product_data]")
+        raise invalid(f"Invalid currency: {currency}", f"{param}[currency]")
+    unit_amount = as_int(price["unit_amount"], f"{param}[unit_amount]", minimum=0)
+    product = as_dict(price["product_data"], f"{param}[product_data]")
+    check_known(product, PRODUCT_DATA_PARAMS, f"{param}[product_data]")
     if not product.get("name"):
-        raise missing_param(f"{param}[price_data][product_data][name]")
-    images = as_list(product.get("images", []), f"{param}[price_data][product_data][images]")
-    return {
-        "name": as_str(product["name"], f"{param}[price_data][product_data][name]"),
-        "description": product.get("description"),
-        "images": [str(image) for image in images],
-        "currency": currency,
-        "unit_amount": unit_amount,
-        "quantity": quantity,
-    }
+        raise missing_param(f"{param}[product_data][name]")
+    images = as_list(product.get("images", []), f"{param}[product_data][images]")
+    return LineItem(
+        name=as_str(product["name"], f"{param}[product_data][name]"),
+        description=product.get("description"),
+        images=tuple(str(image) for image in images),
+        currency=currency,
+        unit_amount=unit_amount,
+        quantity=quantity,
+        created=created,
+    )
 
 
-def line_item_object(line: dict[str, Any], created: int) -> dict[str, Any]:
-    """Stripe's ``item`` object for one line."""
-    amount = line["unit_amount"] * line["quantity"]
-    return {
-        "id": new_id("li_"),
-        "object": "item",
-        "amount_discount": 0,
-        "amount_subtotal": amount,
-        "amount_tax": 0,
-        "amount_total": amount,
-        "currency": line["currency"],
-        "description": line["name"],
-        "price": {
-            "id": new_id("price_"),
-            "object": "price",
-            "active": False,
-            "created": created,
-            "currency": line["currency"],
-            "livemode": False,
-            "metadata": {},
-            "product": new_id("prod_"),
-            "type": "one_time",
-            "unit_amount": line["unit_amount"],
-            "unit_amount_decimal": str(line["unit_amount"]),
-        },
-        "quantity": line["quantity"],
-    }
+@dataclass(frozen=True)
+class SessionRequest:
+    """The parameters of ``POST /v1/checkout/sessions``, validated."""
+
+    lines: tuple[LineItem, ...]
+    success_url: str
+    cancel_url: str | None
+    methods: list[str]
+    allowed: list[str] | None
+    excluded: list[str] | None
+    expires_at: int
+    customer_email: str | None
+    client_reference_id: str | None
+    locale: str | None
+    metadata: dict[str, str]
+    pi_metadata: dict[str, str]
+    pi_description: str | None
+
+    @property
+    def currency(self) -> str:
+        """The one currency all lines share."""
+        return self.lines[0].currency
+
+    @property
+    def amount_total(self) -> int:
+        """What the session charges: the sum of its lines."""
+        return sum(line.amount for line in self.lines)
 
 
-def build_session(params: dict[str, Any], now: int, public_base: str) -> SessionRecord:
-    """Validate ``POST /v1/checkout/sessions`` parameters and build an open session."""
+def parse_session_params(params: dict[str, Any], now: int) -> SessionRequest:
+    """Validate ``POST /v1/checkout/sessions`` as Stripe does; 400 naming the bad param."""
     check_known(params, CREATE_PARAMS)
     validation.check_session_params(params)
-    if "mode" not in params:
-        raise missing_param("mode")
+    for required in ("mode", "line_items", "success_url"):
+        if required not in params:
+            raise missing_param(required)
     if params["mode"] != "payment":
         raise invalid("The sandbox supports mode=payment only (one-time purchases).", "mode")
-    if "line_items" not in params:
-        raise missing_param("line_items")
-    if "success_url" not in params:
-        raise missing_param("success_url")
-    lines = [
-        parse_line_item(raw, index)
-        for index, raw in enumerate(as_list(params["line_items"], "line_items"))
-    ]
-    if not lines:
-        raise missing_param("line_items")
-    currencies = {line["currency"] for line in lines}
-    if len(currencies) > 1:
-        raise invalid("All line_items must use the same currency.", "line_items")
-    currency = lines[0]["currency"]
-    success_url = check_url(params["success_url"], "success_url")
-    cancel_url = check_url(params["cancel_url"], "cancel_url") if "cancel_url" in params else None
-
-    # Stripe offers the methods the Dashboard enables that suit the session; the
-    # sandbox acts as an account with cards and SEPA Direct Debit on (SEPA for eur).
-    # allowed_payment_method_types filters that set, excluded_payment_method_types
-    # removes from it; payment_method_types is gone since 2026-10-28.endive.
-    eligible = ["card", "sepa_debit"] if currency == "eur" else ["card"]
+    lines = _parse_lines(params["line_items"], now)
     allowed = _method_list(params, "allowed_payment_method_types")
     excluded = _method_list(params, "excluded_payment_method_types")
+    _check_ui_mode(params.get("ui_mode", "hosted_page"))
+    pi_data = as_dict(params.get("payment_intent_data", {}), "payment_intent_data")
+    check_known(pi_data, PAYMENT_INTENT_DATA_PARAMS, "payment_intent_data")
+    request = SessionRequest(
+        lines=lines,
+        success_url=check_url(params["success_url"], "success_url"),
+        cancel_url=check_url(params["cancel_url"], "cancel_url")
+        if "cancel_url" in params
+        else None,
+        methods=_offered_methods(lines[0].currency, allowed, excluded),
+        allowed=allowed,
+        excluded=excluded,
+        expires_at=_parse_expires_at(params, now),
+        customer_email=_parse_email(params.get("customer_email")),
+        client_reference_id=_parse_reference(params.get("client_reference_id")),
+        locale=params.get("locale") or None,
+        metadata=check_metadata(params.get("metadata", {}), "metadata"),
+        pi_metadata=check_metadata(pi_data.get("metadata", {}), "payment_intent_data[metadata]"),
+        pi_description=pi_data.get("description"),
+    )
+    # The total is known only once every line is valid.
+    validation.check_minimum_amount(request.amount_total, request.currency)
+    return request
+
+
+def _parse_lines(raw: Any, now: int) -> tuple[LineItem, ...]:
+    lines = tuple(
+        parse_line_item(item, index, now) for index, item in enumerate(as_list(raw, "line_items"))
+    )
+    if not lines:
+        raise missing_param("line_items")
+    if len({line.currency for line in lines}) > 1:
+        raise invalid("All line_items must use the same currency.", "line_items")
+    return lines
+
+
+def _offered_methods(
+    currency: str, allowed: list[str] | None, excluded: list[str] | None
+) -> list[str]:
+    """What the session offers: the account's methods, filtered by allowed and excluded."""
+    # Stripe offers the methods the Dashboard enables that suit the session; the
+    # sandbox acts as an account with cards and SEPA Direct Debit on (SEPA for eur).
+    # payment_method_types is gone since 2026-10-28.endive.
+    eligible = ["card", "sepa_debit"] if currency == "eur" else ["card"]
     methods = [
         m for m in eligible if (allowed is None or m in allowed) and m not in (excluded or [])
     ]
@@ -235,86 +242,52 @@ def build_session(params: dict[str, Any], now: int, public_base: str) -> Session
             "and the allowed and excluded payment method types.",
             "allowed_payment_method_types" if allowed is not None else "line_items",
         )
-    ui_mode = params.get("ui_mode", "hosted_page")
+    return methods
+
+
+def _check_ui_mode(ui_mode: Any) -> None:
     if ui_mode != "hosted_page":
         raise invalid(
             f"Invalid ui_mode: the sandbox hosts only hosted_page sessions, got {ui_mode!r}.",
             "ui_mode",
         )
 
-    if "expires_at" in params:
-        expires_at = as_int(params["expires_at"], "expires_at")
-        if expires_at < now + MIN_EXPIRY - EXPIRY_SLACK:
-            raise invalid(
-                "The `expires_at` timestamp must be at least 30 minutes from Checkout "
-                "Session creation.",
-                "expires_at",
-            )
-        if expires_at > now + MAX_EXPIRY + EXPIRY_SLACK:
-            raise invalid(
-                "The `expires_at` timestamp must be less than 24 hours from Checkout "
-                "Session creation.",
-                "expires_at",
-            )
-    else:
-        expires_at = now + MAX_EXPIRY
 
-    customer_email = None
-    if params.get("customer_email"):
-        customer_email = as_str(params["customer_email"], "customer_email")
-        if not _EMAIL.match(customer_email):
-            raise invalid(
-                f"Invalid email address: {customer_email}", "customer_email", "email_invalid"
-            )
-    client_reference_id = params.get("client_reference_id") or None
-    if client_reference_id is not None:
-        as_str(client_reference_id, "client_reference_id")
-        if len(client_reference_id) > 200:
-            raise invalid(
-                "client_reference_id must be at most 200 characters.", "client_reference_id"
-            )
-    metadata = check_metadata(params.get("metadata", {}), "metadata")
-    pi_data = as_dict(params.get("payment_intent_data", {}), "payment_intent_data")
-    check_known(pi_data, PAYMENT_INTENT_DATA_PARAMS, "payment_intent_data")
-    pi_metadata = check_metadata(pi_data.get("metadata", {}), "payment_intent_data[metadata]")
+def _parse_expires_at(params: dict[str, Any], now: int) -> int:
+    if "expires_at" not in params:
+        return now + MAX_EXPIRY
+    expires_at = as_int(params["expires_at"], "expires_at")
+    if expires_at < now + MIN_EXPIRY - EXPIRY_SLACK:
+        raise invalid(
+            "The `expires_at` timestamp must be at least 30 minutes from Checkout "
+            "Session creation.",
+            "expires_at",
+        )
+    if expires_at > now + MAX_EXPIRY + EXPIRY_SLACK:
+        raise invalid(
+            "The `expires_at` timestamp must be less than 24 hours from Checkout "
+            "Session creation.",
+            "expires_at",
+        )
+    return expires_at
 
-    amount = sum(line["unit_amount"] * line["quantity"] for line in lines)
-    validation.check_minimum_amount(amount, currency)
-    session_id = new_id("cs_test_", 58)
-    obj: dict[str, Any] = {
-        "id": session_id,
-        "object": "checkout.session",
-        "amount_subtotal": amount,
-        "amount_total": amount,
-        "cancel_url": cancel_url,
-        "client_reference_id": client_reference_id,
-        "created": now,
-        "currency": currency,
-        "customer": None,
-        "customer_details": None,
-        "customer_email": customer_email,
-        "expires_at": expires_at,
-        "livemode": False,
-        "locale": params.get("locale") or None,
-        "metadata": metadata,
-        "mode": "payment",
-        "payment_intent": None,
-        "allowed_payment_method_types": allowed,
-        "excluded_payment_method_types": excluded,
-        "payment_method_types": methods,
-        "payment_status": "unpaid" if amount > 0 else "no_payment_required",
-        "status": "open",
-        "success_url": success_url,
-        "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
-        "ui_mode": "hosted_page",
-        "url": f"{public_base}/c/pay/{session_id}",
-    }
-    return SessionRecord(
-        obj=obj,
-        line_items=[line_item_object(line, now) | {"_line": line} for line in lines],
-        payment_intent_metadata=pi_metadata,
-        payment_intent_description=pi_data.get("description"),
-    )
+
+def _parse_email(raw: Any) -> str | None:
+    if not raw:
+        return None
+    email = as_str(raw, "customer_email")
+    if not _EMAIL.match(email):
+        raise invalid(f"Invalid email address: {email}", "customer_email", "email_invalid")
+    return email
+
+
+def _parse_reference(raw: Any) -> str | None:
+    if not raw:
+        return None
+    reference = as_str(raw, "client_reference_id")
+    if len(reference) > 200:
+        raise invalid("client_reference_id must be at most 200 characters.", "client_reference_id")
+    return reference
 
 
 def _method_list(params: dict[str, Any], name: str) -> list[str] | None:
@@ -334,7 +307,33 @@ def _method_list(params: dict[str, Any], name: str) -> list[str] | None:
     return methods
 
 
-def public_line_items(record: SessionRecord, url: str) -> dict[str, Any]:
-    """The session's line items as a Stripe list, without internal fields."""
-    data = [{k: v for k, v in item.items() if not k.startswith("_")} for item in record.line_items]
-    return list_object(url, data)
+def new_session(request: SessionRequest, now: int, public_base: str) -> CheckoutSession:
+    """An open session built from validated parameters."""
+    return CheckoutSession(
+        created=now,
+        expires_at=request.expires_at,
+        currency=request.currency,
+        line_items=request.lines,
+        success_url=request.success_url,
+        cancel_url=request.cancel_url,
+        client_reference_id=request.client_reference_id,
+        customer_email=request.customer_email,
+        locale=request.locale,
+        metadata=request.metadata,
+        payment_method_types=request.methods,
+        allowed_payment_method_types=request.allowed,
+        excluded_payment_method_types=request.excluded,
+        payment_intent_metadata=request.pi_metadata,
+        payment_intent_description=request.pi_description,
+        public_base=public_base,
+    )
+
+
+def build_session(params: dict[str, Any], now: int, public_base: str) -> CheckoutSession:
+    """Validate ``POST /v1/checkout/sessions`` parameters and build an open session."""
+    return new_session(parse_session_params(params, now), now, public_base)
+
+
+def public_line_items(record: CheckoutSession, url: str) -> dict[str, Any]:
+    """The session's line items as a Stripe list (kept for the API's line_items route)."""
+    return list_object(url, [line.to_stripe() for line in record.line_items])

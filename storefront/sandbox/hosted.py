@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from quart import Blueprint, current_app, redirect, render_template, request, url_for
@@ -13,10 +14,12 @@ from .cards import (
     Attempt,
     Outcome,
     check_email,
+    digits_only,
     judge_card,
     judge_iban,
+    parse_expiry,
 )
-from .checkout import SessionRecord
+from .resources import CheckoutSession, MethodDetails
 from .settings import mask_secret
 from .state import SandboxState
 
@@ -30,19 +33,19 @@ def sandbox() -> SandboxState:
     return current_app.extensions["sandbox"]
 
 
-def success_redirect(record: SessionRecord) -> WerkzeugResponse:
+def success_redirect(record: CheckoutSession) -> WerkzeugResponse:
     """303 to ``success_url`` with ``{CHECKOUT_SESSION_ID}`` filled in, as Checkout does."""
-    url = record.obj["success_url"].replace("{CHECKOUT_SESSION_ID}", record.id)
+    url = record.success_url.replace("{CHECKOUT_SESSION_ID}", record.id)
     return redirect(url, 303)
 
 
-async def closed_page(record: SessionRecord, status: int = 200) -> tuple[str, int]:
+async def closed_page(record: CheckoutSession, status: int = 200) -> tuple[str, int]:
     """The page for a session that takes no more payments."""
-    return await render_template("closed.html", session=record.obj), status
+    return await render_template("closed.html", session=record), status
 
 
 async def pay_page(
-    record: SessionRecord,
+    record: CheckoutSession,
     *,
     error: str | None = None,
     form: str | None = None,
@@ -53,8 +56,8 @@ async def pay_page(
     return (
         await render_template(
             "pay.html",
-            session=record.obj,
-            lines=[item["_line"] for item in record.line_items],
+            session=record,
+            lines=record.line_items,
             error=error,
             error_form=form,
             values=values or {},
@@ -63,7 +66,36 @@ async def pay_page(
     )
 
 
-def lookup(session_id: str) -> SessionRecord | None:
+def card_details(number: str, values: dict[str, str]) -> MethodDetails:
+    """What a charge records about the card the form accepted."""
+    number = digits_only(number)
+    # The form already passed check_expiry; the fallback only keeps the types total.
+    month, year = parse_expiry(values["expiry"]) or (12, 2034)
+    return MethodDetails(
+        type="card",
+        email=values["email"],
+        name=values["name"] or None,
+        last4=number[-4:],
+        brand="mastercard" if number.startswith("5") else "visa",
+        exp_month=month,
+        exp_year=year,
+    )
+
+
+def iban_details(iban: str, email: str, name: str) -> MethodDetails:
+    """What a charge records about the debited account (no full IBAN)."""
+    iban = digits_only(iban).upper()
+    return MethodDetails(
+        type="sepa_debit",
+        email=email,
+        name=name or None,
+        last4=iban[-4:],
+        country=iban[:2],
+        bank_code=iban[4:12],
+    )
+
+
+def lookup(session_id: str) -> CheckoutSession | None:
     """The session for a hosted page, or None."""
     return sandbox().sessions.get(session_id)
 
@@ -79,7 +111,7 @@ async def pay(session_id: str) -> PageResult:
     record = lookup(session_id)
     if record is None:
         return await not_found()
-    if record.obj["status"] != "open":
+    if record.status != "open":
         return await closed_page(record)
     if record.pending_auth is not None:
         return redirect(url_for("sandbox_pages.authenticate", session_id=session_id), 303)
@@ -97,7 +129,7 @@ async def pay_card(session_id: str) -> PageResult:
     record = lookup(session_id)
     if record is None:
         return await not_found()
-    if record.obj["status"] != "open":
+    if record.status != "open":
         return await closed_page(record, 409)
     form = await request.form
     values = {
@@ -118,10 +150,11 @@ async def pay_card(session_id: str) -> PageResult:
         )
     if not values["name"]:
         return await pay_page(record, error=NAME_MISSING, form="card", values=values, status=400)
+    details = card_details(form.get("number", ""), values)
     if attempt.outcome is Outcome.AUTHENTICATE:
-        record.pending_auth = {"email": values["email"], "name": values["name"]}
+        record.await_authentication(details)
         return redirect(url_for("sandbox_pages.authenticate", session_id=session_id), 303)
-    state.complete(record, values["email"], values["name"], "card")
+    state.complete(record, values["email"], values["name"], "card", details=details)
     return success_redirect(record)
 
 
@@ -131,9 +164,9 @@ async def pay_bank(session_id: str) -> PageResult:
     record = lookup(session_id)
     if record is None:
         return await not_found()
-    if record.obj["status"] != "open":
+    if record.status != "open":
         return await closed_page(record, 409)
-    if "sepa_debit" not in record.obj["payment_method_types"]:
+    if "sepa_debit" not in record.payment_method_types:
         return await pay_page(
             record, error="This session does not accept bank debits.", form="bank", status=400
         )
@@ -156,6 +189,7 @@ async def pay_bank(session_id: str) -> PageResult:
         values["bank_name"],
         "sepa_debit",
         settles_ok=attempt.outcome is Outcome.SETTLE_LATER_OK,
+        details=iban_details(form.get("iban", ""), values["bank_email"], values["bank_name"]),
     )
     return success_redirect(record)
 
@@ -166,11 +200,11 @@ async def authenticate(session_id: str) -> PageResult:
     record = lookup(session_id)
     if record is None:
         return await not_found()
-    if record.obj["status"] != "open":
+    if record.status != "open":
         return await closed_page(record)
     if record.pending_auth is None:
         return redirect(url_for("sandbox_pages.pay", session_id=session_id), 303)
-    return await render_template("authenticate.html", session=record.obj)
+    return await render_template("authenticate.html", session=record)
 
 
 @pages.post("/c/pay/<session_id>/authenticate")
@@ -179,18 +213,22 @@ async def finish_authentication(session_id: str) -> PageResult:
     record = lookup(session_id)
     if record is None:
         return await not_found()
-    if record.obj["status"] != "open":
+    if record.status != "open":
         return await closed_page(record, 409)
     pending = record.pending_auth
     if pending is None:
         return redirect(url_for("sandbox_pages.pay", session_id=session_id), 303)
     form = await request.form
+    details = pending.details
     if form.get("outcome") == "complete":
-        sandbox().complete(record, pending["email"], pending["name"], "card")
+        authenticated = dataclasses.replace(details, authenticated=True)
+        sandbox().complete(
+            record, details.email, details.name or "", "card", details=authenticated
+        )
         return success_redirect(record)
-    record.pending_auth = None
+    record.drop_authentication()
     return await pay_page(
-        record, error=AUTHENTICATION_FAILED, form="card", values=pending, status=402
+        record, error=AUTHENTICATION_FAILED, form="card", values=pending.form_values(), status=402
     )
 
 
@@ -198,7 +236,7 @@ async def finish_authentication(session_id: str) -> PageResult:
 async def index() -> str:
     """The sandbox's home: what it is, its sessions and endpoints."""
     state = sandbox()
-    sessions = [r.obj for r in reversed(state.sessions.values())][:50]
+    sessions = list(reversed(state.sessions.values()))[:50]
     return await render_template(
         "index.html",
         sessions=sessions,
@@ -269,6 +307,6 @@ async def age_session(session_id: str) -> PageResult:
     state.expire_due()
     return {
         "id": record.id,
-        "status": record.obj["status"],
-        "expires_at": record.obj["expires_at"],
+        "status": record.status,
+        "expires_at": record.expires_at,
     }  # type: ignore[return-value]

@@ -9,10 +9,10 @@ import logging
 import random
 from typing import Any
 
-from .checkout import DELAYED_METHODS, SessionRecord
 from .clock import SandboxClock
-from .errors import invalid, no_such
-from .objects import charge_object, event_object, new_id, payment_intent_object, refund_object
+from .errors import no_such
+from .objects import new_id
+from .resources import CheckoutSession, MethodDetails, Refund, event_object
 from .settings import SandboxSettings
 from .webhooks import Deliverer, Endpoint, new_endpoint
 
@@ -39,11 +39,11 @@ class SandboxState:
         self.clock = SandboxClock()
         self.rng = random.Random(settings.seed)
         self.stats: dict[str, int] = dict.fromkeys(STAT_NAMES, 0)
-        self.sessions: dict[str, SessionRecord] = {}
+        self.sessions: dict[str, CheckoutSession] = {}
         self.events: dict[str, dict[str, Any]] = {}
         self.endpoints: dict[str, Endpoint] = {}
-        # Refund ids, oldest first: refunds live on their sessions, and several made in
-        # one second need this to list newest first.
+        # Refund ids, oldest first: refunds live on their charges, and several made in
+        # one second need this to list newest first across charges.
         self.refund_ids: list[str] = []
         # (api key, idempotency key) -> stored answer; and one lock per pair.
         self.idempotency: dict[tuple[str, str], dict[str, Any]] = {}
@@ -109,13 +109,23 @@ class SandboxState:
         return dt.date.fromtimestamp(self.clock.now())
 
     def emit(
-        self, event_type: str, obj: dict[str, Any], request: tuple[str, str | None] | None = None
+        self,
+        event_type: str,
+        obj: dict[str, Any],
+        request: tuple[str, str | None] | None = None,
+        previous_attributes: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Record an event about ``obj`` and hand it to delivery."""
         endpoints = [e for e in self.endpoints.values() if e.wants(event_type)]
         request_id, idempotency_key = request if request else (None, None)
         event = event_object(
-            event_type, obj, self.now(), len(endpoints), request_id, idempotency_key
+            event_type,
+            obj,
+            self.now(),
+            len(endpoints),
+            request_id,
+            idempotency_key,
+            previous_attributes,
         )
         self.events[event["id"]] = event
         self.stats["events_created"] += 1
@@ -123,49 +133,48 @@ class SandboxState:
         self.deliverer.submit(event, endpoints)
         return event
 
-    def add_endpoint(self, url: str, enabled_events: list[str]) -> Endpoint:
+    def add_endpoint(
+        self,
+        url: str,
+        enabled_events: list[str],
+        description: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> Endpoint:
         """Register a webhook endpoint with a fresh secret."""
         endpoint = new_endpoint(new_id("we_"), url, enabled_events, self.now())
+        endpoint.description = description
+        endpoint.metadata = dict(metadata or {})
         self.endpoints[endpoint.id] = endpoint
         return endpoint
 
     # -- sessions ----------------------------------------------------------------
 
-    def add_session(self, record: SessionRecord) -> None:
+    def add_session(self, record: CheckoutSession) -> None:
         """Store a newly created session."""
         self.sessions[record.id] = record
 
-    def session(self, session_id: str) -> SessionRecord:
+    def session(self, session_id: str) -> CheckoutSession:
         """The session with this id, or a Stripe 404."""
         record = self.sessions.get(session_id)
         if record is None:
             raise no_such("checkout.session", session_id)
         return record
 
-    def expire(self, record: SessionRecord, request: tuple[str, str | None] | None = None) -> None:
+    def expire(
+        self, record: CheckoutSession, request: tuple[str, str | None] | None = None
+    ) -> None:
         """Expire an open session and emit ``checkout.session.expired``."""
-        if record.obj["status"] != "open":
-            raise invalid(
-                f"This Checkout Session is {record.obj['status']} and can no longer be expired. "
-                'Only Checkout Sessions with a status in ["open"] can be expired.',
-            )
-        record.obj.update(status="expired", url=None)
-        record.pending_auth = None
-        self.emit("checkout.session.expired", record.obj, request)
+        record.expire()
+        self.emit("checkout.session.expired", record.to_stripe(), request)
 
-    def age(self, record: SessionRecord, seconds: int) -> None:
+    def age(self, record: CheckoutSession, seconds: int) -> None:
         """Move a session's clock back so it expires without waiting (tests only)."""
-        record.obj["created"] -= seconds
-        record.obj["expires_at"] -= seconds
+        record.move_back(seconds)
 
     def expire_due(self) -> int:
         """Expire every open session past its ``expires_at``; return how many."""
         now = self.now()
-        due = [
-            r
-            for r in self.sessions.values()
-            if r.obj["status"] == "open" and r.obj["expires_at"] <= now
-        ]
+        due = [record for record in self.sessions.values() if record.is_due(now)]
         for record in due:
             self.expire(record)
         return len(due)
@@ -177,141 +186,71 @@ class SandboxState:
 
     def complete(
         self,
-        record: SessionRecord,
+        record: CheckoutSession,
         email: str,
         name: str,
         method_type: str,
         settles_ok: bool = True,
+        details: MethodDetails | None = None,
     ) -> None:
         """The shopper paid: complete the session and emit ``checkout.session.completed``.
 
         A delayed method completes unpaid and settles after ``async_payment_delay``.
         """
-        obj = record.obj
-        pi_id = new_id("pi_")
-        record.method_type = method_type
-        record.pending_auth = None
-        delayed = method_type in DELAYED_METHODS
-        if not delayed:
-            record.charge = self._charge(record, pi_id)
-        obj.update(
-            status="complete",
-            url=None,
-            payment_intent=pi_id,
-            payment_status="unpaid" if delayed else "paid",
-            customer_details={
-                "address": None,
-                "email": email,
-                "name": name or None,
-                "phone": None,
-                "tax_exempt": "none",
-                "tax_ids": [],
-            },
-        )
-        if obj["amount_total"] == 0:
-            obj["payment_status"] = "no_payment_required"
-        self.emit("checkout.session.completed", obj)
+        details = details or MethodDetails(type=method_type, email=email, name=name or None)
+        delayed = record.complete(details, self.now())
+        self.emit("checkout.session.completed", record.to_stripe())
         if delayed:
-            record.settlement = "processing"
             self._spawn_timer(self._settle_later(record, settles_ok))
-
-    def _charge(self, record: SessionRecord, pi_id: str) -> dict[str, Any]:
-        return charge_object(
-            pi_id,
-            record.obj["amount_total"],
-            record.obj["currency"],
-            record.payment_intent_metadata,
-            self.now(),
-        )
 
     def _spawn_timer(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._timers.add(task)
         task.add_done_callback(self._timers.discard)
 
-    async def _settle_later(self, record: SessionRecord, succeed: bool) -> None:
+    async def _settle_later(self, record: CheckoutSession, succeed: bool) -> None:
         # Sandbox time: advancing the test clock settles the debit at once.
         await self.clock.sleep(self.settings.async_payment_delay)
-        obj = record.obj
-        if succeed:
-            record.charge = self._charge(record, obj["payment_intent"])
-            obj["payment_status"] = "paid"
-            record.settlement = "succeeded"
-            self.emit("checkout.session.async_payment_succeeded", obj)
-        else:
-            record.settlement = "failed"
-            self.emit("checkout.session.async_payment_failed", obj)
-
-    def payment_intent(self, record: SessionRecord) -> dict[str, Any] | None:
-        """The session's payment intent object, for ``expand[]=payment_intent``."""
-        obj = record.obj
-        if obj["payment_intent"] is None:
-            return None
-        if record.settlement == "failed":
-            status = "requires_payment_method"
-        elif record.settlement == "processing":
-            status = "processing"
-        else:
-            status = "succeeded"
-        return payment_intent_object(
-            obj["payment_intent"],
-            obj["amount_total"],
-            obj["currency"],
-            status,
-            record.payment_intent_metadata,
-            obj["created"],
-            record.method_type or "card",
-            record.charge["id"] if record.charge else None,
-        )
+        record.settle(succeed, self.now())
+        outcome = "succeeded" if succeed else "failed"
+        self.emit(f"checkout.session.async_payment_{outcome}", record.to_stripe())
 
     # -- refunds -----------------------------------------------------------------
 
-    def session_by_payment_intent(self, pi_id: str) -> SessionRecord:
+    def session_by_payment_intent(self, pi_id: str) -> CheckoutSession:
         """The session that created this payment intent, or a 404."""
         for record in self.sessions.values():
-            if record.obj["payment_intent"] == pi_id:
+            if record.payment_intent_id == pi_id:
                 return record
         raise no_such("payment_intent", pi_id, "payment_intent")
 
     def refund(
         self,
-        record: SessionRecord,
+        record: CheckoutSession,
         amount: int | None,
         metadata: dict[str, str],
         reason: str | None,
         request: tuple[str, str | None] | None = None,
-    ) -> dict[str, Any]:
+    ) -> Refund:
         """Refund part or all of a paid session's charge; emit ``charge.refunded``."""
+        refund = record.refund(amount, self.now(), metadata, reason)
+        self.refund_ids.append(refund.id)
         charge = record.charge
-        pi_id = record.obj["payment_intent"]
-        if charge is None or record.obj["payment_status"] != "paid":
-            raise invalid(
-                f"This PaymentIntent ({pi_id}) does not have a successful charge to refund.",
-                "payment_intent",
-                "charge_not_refundable" if charge is None else None,
+        if charge is not None:
+            self.emit(
+                "charge.refunded",
+                charge.to_stripe(),
+                request,
+                previous_attributes=charge.changed_by(refund),
             )
-        remaining = charge["amount"] - charge["amount_refunded"]
-        if remaining == 0:
-            raise invalid(
-                f"Charge {charge['id']} has already been refunded.",
-                code="charge_already_refunded",
-            )
-        amount = remaining if amount is None else amount
-        if amount > remaining:
-            raise invalid(
-                f"Refund amount ({amount}) is greater than unrefunded amount on charge "
-                f"({remaining})",
-                "amount",
-            )
-        refund = refund_object(charge, amount, self.now(), metadata, reason)
-        record.refunds.append(refund)
-        charge["amount_refunded"] += amount
-        charge["refunded"] = charge["amount_refunded"] == charge["amount"]
-        charge["refunds"]["data"].insert(0, refund)
-        self.emit("charge.refunded", charge, request)
         return refund
 
-    def refunds(self) -> list[dict[str, Any]]:
+    def refunds(self) -> list[Refund]:
         """Every refund made through the API, newest first."""
-        by_id = {r["id"]: r for record in self.sessions.values() for r in record.refunds}
+        by_id = {
+            refund.id: refund
+            for record in self.sessions.values()
+            if record.charge is not None
+            for refund in record.charge.refunds
+        }
         return [by_id[refund_id] for refund_id in reversed(self.refund_ids)]

@@ -13,14 +13,18 @@ from typing import Any
 
 from quart import Blueprint, current_app, request
 
-from .checkout import DELAYED_METHODS, check_known
+from .checkout import check_known
 from .errors import invalid, no_such
+from .hosted import iban_details
+from .resources.session import DELAYED_METHODS
 from .state import SandboxState
 
 helpers = Blueprint("sandbox_helpers", __name__, url_prefix="/_sandbox")
 
 COMPLETE_PARAMS = {"payment_method", "outcome", "email", "name"}
 OUTCOMES = ("succeeded", "failed")
+# Stripe's test IBANs whose debits settle with each outcome.
+TEST_IBANS = {"succeeded": "DE89370400440532013000", "failed": "DE62370400440532013001"}
 
 
 def sandbox() -> SandboxState:
@@ -91,10 +95,10 @@ async def complete_session(session_id: str) -> dict[str, Any]:
     if record is None:
         raise no_such("checkout.session", session_id)
     method = params.get("payment_method", "card")
-    if method not in record.obj["payment_method_types"]:
+    if method not in record.payment_method_types:
         raise invalid(
             f"This Checkout Session does not accept {method}: it offers "
-            + ", ".join(record.obj["payment_method_types"])
+            + ", ".join(record.payment_method_types)
             + ".",
             "payment_method",
         )
@@ -104,11 +108,11 @@ async def complete_session(session_id: str) -> dict[str, Any]:
             "Invalid outcome: must be succeeded, or failed for a delayed method (sepa_debit).",
             "outcome",
         )
-    if record.obj["status"] != "open":
-        raise invalid(
-            f"This Checkout Session is {record.obj['status']} and can no longer be paid."
-        )
+    if record.status != "open":
+        raise invalid(f"This Checkout Session is {record.status} and can no longer be paid.")
     email = params.get("email") or "shopper@example.com"
     name = params.get("name") or "Test Shopper"
-    state.complete(record, email, name, method, settles_ok=outcome == "succeeded")
-    return dict(record.obj)
+    # A debit is paid from the test IBAN with that outcome, as the hosted page would be.
+    details = iban_details(TEST_IBANS[outcome], email, name) if method == "sepa_debit" else None
+    state.complete(record, email, name, method, settles_ok=outcome == "succeeded", details=details)
+    return record.to_stripe()

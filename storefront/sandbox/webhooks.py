@@ -39,6 +39,7 @@ class Endpoint:
     enabled_events: list[str]
     created: int
     description: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
 
     def wants(self, event_type: str) -> bool:
         """True when this endpoint subscribed to ``event_type``."""
@@ -54,12 +55,14 @@ class Endpoint:
         obj: dict[str, Any] = {
             "id": self.id,
             "object": "webhook_endpoint",
+            # Null: events use the account's default version (the SDK's pinned one here).
             "api_version": None,
+            "application": None,
             "created": self.created,
             "description": self.description,
             "enabled_events": list(self.enabled_events),
             "livemode": False,
-            "metadata": {},
+            "metadata": dict(self.metadata),
             "status": "enabled",
             "url": self.url,
         }

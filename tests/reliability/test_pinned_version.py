@@ -66,7 +66,7 @@ async def test_cards_only_checkout_runs_end_to_end(
 ) -> None:
     stack = await start(stacks, tmp_path, "card")
     token, pay_url = await buy(http, stack, "enamel-mug")
-    session = stack.sandbox_state.sessions[pay_url.rsplit("/", 1)[-1]].obj
+    session = stack.sandbox_state.sessions[pay_url.rsplit("/", 1)[-1]].to_stripe()
     # An eur session would offer SEPA Direct Debit too; the setting filters it out.
     assert session["allowed_payment_method_types"] == ["card"]
     assert session["payment_method_types"] == ["card"]
@@ -83,7 +83,7 @@ async def test_card_and_debit_checkout_settles_when_the_clock_advances(
 ) -> None:
     stack = await start(stacks, tmp_path, "card,sepa_debit")
     token, pay_url = await buy(http, stack, "dotted-notebook")
-    session = stack.sandbox_state.sessions[pay_url.rsplit("/", 1)[-1]].obj
+    session = stack.sandbox_state.sessions[pay_url.rsplit("/", 1)[-1]].to_stripe()
     assert session["allowed_payment_method_types"] == ["card", "sepa_debit"]
     assert session["payment_method_types"] == ["card", "sepa_debit"]
     form = {"email": CARD["email"], "name": CARD["name"], "iban": "DE89370400440532013000"}

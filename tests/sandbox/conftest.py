@@ -36,10 +36,11 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 @pytest.fixture(
     params=["sandbox", pytest.param("stripe", marks=pytest.mark.stripe_live)], scope="session"
 )
-async def target(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
+async def target(request: pytest.FixtureRequest, sandbox: Sandbox) -> AsyncIterator[Target]:
     """The same contract runs against the sandbox, and with -m stripe_live against Stripe."""
+    # ``sandbox`` is a parameter, not looked up inside: a lookup from this running loop
+    # fails when no earlier test has started the shared sandbox yet.
     if request.param == "sandbox":
-        sandbox: Sandbox = request.getfixturevalue("sandbox")
         yield Target("sandbox", sandbox.client, sandbox)
         return
     key = os.environ.get("STRIPE_SECRET_KEY", "")
