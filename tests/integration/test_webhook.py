@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
+import stripe
 from quart.testing import QuartClient
 
 from storefront.db import Database
-from tests.shop import event, signed
+from tests.shop import WEBHOOK_SECRET, event, signed
 
 ATTEMPT = "b" * 22
 
@@ -105,6 +106,24 @@ def _future(session_id: str) -> tuple[str, str]:
     return signed(completed(session_id), at=int(time.time()) + 3600)
 
 
+def _future_with_plus(session_id: str) -> tuple[str, str]:
+    # int() reads "+<t>" as <t>, so the HMAC still matches; the future check must see it.
+    body, header = _future(session_id)
+    return body, header.replace("t=", "t=+", 1)
+
+
+def _future_with_underscore(session_id: str) -> tuple[str, str]:
+    body, header = _future(session_id)
+    stamp = header.split(",")[0].removeprefix("t=")
+    return body, header.replace(f"t={stamp}", f"t={stamp[0]}_{stamp[1:]}", 1)
+
+
+def _present_with_plus(session_id: str) -> tuple[str, str]:
+    # Even a current timestamp is refused unless written as plain digits.
+    body, header = signed(completed(session_id))
+    return body, header.replace("t=", "t=+", 1)
+
+
 def _missing(session_id: str) -> tuple[str, None]:
     return signed(completed(session_id))[0], None
 
@@ -119,7 +138,19 @@ def _tampered(session_id: str) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize(
-    "make", [_forged, _stale, _future, _missing, _malformed, _tampered], ids=lambda f: f.__name__
+    "make",
+    [
+        _forged,
+        _stale,
+        _future,
+        _future_with_plus,
+        _future_with_underscore,
+        _present_with_plus,
+        _missing,
+        _malformed,
+        _tampered,
+    ],
+    ids=lambda f: f.__name__,
 )
 async def test_bad_signatures_are_400_and_change_nothing(
     client: QuartClient, db: Database, make
@@ -132,15 +163,37 @@ async def test_bad_signatures_are_400_and_change_nothing(
 
 
 async def test_a_signed_body_that_is_not_an_event_is_400(client: QuartClient) -> None:
-    import stripe
-
-    from tests.shop import WEBHOOK_SECRET
-
     body = '{"id": "evt_x", "type": "x", "data": {"object": []}}'
     header = stripe.WebhookSignature.generate_signature_header(
         body, WEBHOOK_SECRET, int(time.time())
     )
     assert (await post(client, body, header)).status_code == 400
+
+
+async def test_the_odd_timestamps_would_pass_the_sdk_alone(client: QuartClient) -> None:
+    # Guards the cases above: their HMAC is right, so only our own check refuses them.
+    for make in (_future_with_plus, _future_with_underscore, _present_with_plus):
+        body, header = make("cs_test_x")
+        stripe.WebhookSignature.verify_header(body, header, WEBHOOK_SECRET, tolerance=300)
+
+
+async def test_a_signed_but_deeply_nested_body_is_400_not_500(
+    client: QuartClient, db: Database
+) -> None:
+    depth = 50_000
+    body = '{"id": "evt_deep", "type": "x", "data": {"object": ' + "[" * depth + "]" * depth
+    body += "}}"
+    await pending_order(client, db)
+    before = await snapshot(db)
+    response = await post(client, body, signed_header(body))
+    assert response.status_code == 400
+    assert await snapshot(db) == before
+
+
+def signed_header(body: str) -> str:
+    return stripe.WebhookSignature.generate_signature_header(
+        body, WEBHOOK_SECRET, int(time.time())
+    )
 
 
 async def test_a_failure_before_commit_is_500_and_the_retry_applies_it(
