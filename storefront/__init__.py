@@ -18,6 +18,7 @@ from storefront.db import Database
 from storefront.errors import ShopError
 from storefront.money import format_money, format_timestamp
 from storefront.payments import PaymentGateway, StripePayments
+from storefront.ratelimit import CheckoutLimiter
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
@@ -52,6 +53,9 @@ def create_app(
         app.register_blueprint(module.bp)
     _drop_sync_context_processors(app)
     app.extensions["status_sync"] = receipts.StatusSyncLimiter(settings.status_sync_after)
+    app.extensions["checkout_limiter"] = CheckoutLimiter(
+        settings.checkout_rate_limit, proxy_hops=settings.proxy_hops
+    )
     app.extensions["catalog_page"] = catalog.CatalogPage(max_age=1.0)
     security.install(app, settings.base_url, settings.checkout_origin)
     _register_error_handlers(app)
@@ -125,7 +129,9 @@ def _register_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(ShopError)
     async def _shop_error(error: ShopError) -> Response:
-        return await render_error(error.status_code, error.title, error.message)
+        response = await render_error(error.status_code, error.title, error.message)
+        response.headers.update(error.headers())
+        return response
 
     @app.errorhandler(HTTPException)
     async def _http_error(error: HTTPException) -> Response:

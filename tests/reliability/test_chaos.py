@@ -155,6 +155,8 @@ async def test_chaos_every_order_paid_exactly_once(
         "STOREFRONT_BASE_URL": shop_url,
         "STOREFRONT_DATABASE": str(database),
         "STOREFRONT_RECONCILE_INTERVAL": "0",
+        # 200 purchases from one address on purpose.
+        "STOREFRONT_CHECKOUT_RATE_LIMIT": "0",
     }
     shop = ShopProcess(shop_port, env, tmp_path / "shop.log")
 
