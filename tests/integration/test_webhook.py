@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 import stripe
@@ -225,3 +227,30 @@ async def test_an_oversized_body_is_413(client: QuartClient, db: Database) -> No
     body = "x" * (300 * 1024)
     response = await client.post("/webhook", data=body, headers={"Stripe-Signature": "t=1,v1=00"})
     assert response.status_code == 413
+
+
+def replace_file(database: Path) -> Path:
+    """Move the file away and put an empty one in its place, as a botched restore would."""
+    moved = database.with_name("moved.sqlite3")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{database}{suffix}").rename(f"{moved}{suffix}")
+    database.write_bytes(b"")
+    return moved
+
+
+async def test_a_replaced_database_file_refuses_webhooks_with_503(
+    client: QuartClient, db: Database, database: Path
+) -> None:
+    _, session_id = await pending_order(client, db)
+    moved = replace_file(database)
+    response = await post(client, *signed(completed(session_id)))
+    assert response.status_code == 503
+    assert written(database, moved) == (0, 0, "pending")
+
+
+def written(database: Path, moved: Path) -> tuple[int, int, str]:
+    """The new file's size, and the events and order status in the moved one."""
+    with sqlite3.connect(moved) as conn:
+        events = conn.execute("SELECT count(*) FROM webhook_events").fetchone()[0]
+        status = conn.execute("SELECT status FROM orders").fetchone()[0]
+    return database.stat().st_size, events, status
