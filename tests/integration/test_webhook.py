@@ -254,3 +254,39 @@ def written(database: Path, moved: Path) -> tuple[int, int, str]:
         events = conn.execute("SELECT count(*) FROM webhook_events").fetchone()[0]
         status = conn.execute("SELECT status FROM orders").fetchone()[0]
     return database.stat().st_size, events, status
+
+
+async def test_a_refund_keeps_what_the_payment_recorded(client: QuartClient, db: Database) -> None:
+    token, session_id = await pending_order(client, db)
+    paid = completed(session_id)
+    paid["data"]["object"].update(amount_total=1800, currency="eur")
+    assert (await post(client, *signed(paid))).status_code == 200
+    # A charge names no customer: the refund must not wipe the email the payment stored.
+    refund = event(
+        "charge.refunded",
+        {
+            "id": "ch_1",
+            "object": "charge",
+            "payment_intent": "pi_123",
+            "refunded": True,
+            "amount": 1800,
+            "amount_refunded": 1800,
+            "currency": "eur",
+            "metadata": {"order_token": token},
+        },
+        "evt_refund",
+    )
+    response = await post(client, *signed(refund))
+    assert (await response.get_json())["result"] == "applied"
+    order = await db.fetch_one("SELECT * FROM orders")
+    assert order is not None
+    assert order["status"] == "refunded"
+    assert order["customer_email"] == "shopper@example.com"
+    assert order["payment_intent"] == "pi_123"
+    assert order["stripe_session_id"] == session_id
+    timeline = await db.fetch_all("SELECT status, stripe_event_id FROM order_events ORDER BY id")
+    assert [tuple(r) for r in timeline] == [
+        ("pending", None),
+        ("paid", "evt_1"),
+        ("refunded", "evt_refund"),
+    ]
