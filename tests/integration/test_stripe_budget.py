@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 import aiohttp
 import pytest
+from playwright.async_api import Browser, expect
 
 from tests.live import buy, pay
 from tests.reliability.conftest import Stack
@@ -150,3 +151,34 @@ def test_the_limit_message_names_minutes_when_longer() -> None:
 
     assert re.search(r"in 2 minutes", TooManyCheckouts(61).message)
     assert TooManyCheckouts(61).headers() == {"Retry-After": "61"}
+
+
+async def test_in_a_browser_the_limit_message_shows_in_the_card_or_as_a_page(
+    tmp_path: Path, browser: Browser
+) -> None:
+    async with Stack(tmp_path / "shop.sqlite3", shop={"checkout_rate_limit": 1}) as stack:
+        for javascript in (True, False):
+            context = await browser.new_context(java_script_enabled=javascript)
+            page = await context.new_page()
+            page.set_default_timeout(10_000)
+            try:
+                await page.goto(stack.shop_url)
+                buy_button = page.get_by_role("button", name=re.compile("^Buy Enamel mug"))
+                await buy_button.click()
+                if javascript:
+                    # The first of the minute goes through to the payment page.
+                    await page.wait_for_url(re.compile(re.escape(stack.sandbox_url)))
+                    await page.goto(stack.shop_url)
+                    await page.get_by_role("button", name=re.compile("^Buy Enamel mug")).click()
+                    card = page.locator("#product-enamel-mug .card-message")
+                    await expect(card).to_contain_text("Please wait a moment")
+                    await expect(card).to_contain_text("try again in a minute")
+                    assert page.url.rstrip("/") == stack.shop_url
+                else:
+                    # The same address has used its checkout: a whole page says why.
+                    await expect(page.get_by_role("heading")).to_contain_text(
+                        "Please wait a moment"
+                    )
+                    await expect(page.get_by_text("try again in a minute")).to_be_visible()
+            finally:
+                await context.close()
