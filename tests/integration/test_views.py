@@ -344,8 +344,18 @@ async def test_cross_site_form_posts_are_refused(client: QuartClient, db: Databa
         # The host the request came to (a second name for the shop).
         {"Origin": "http://shop.internal:8080", "Host": "shop.internal:8080"},
         {},  # neither header: not a browser carrying a shopper's cookies
+        # The browser's own verdict wins over Origin, e.g. behind a proxy that rewrites Host.
+        {"Sec-Fetch-Site": "same-origin", "Origin": "https://shop-alias.example"},
     ],
-    ids=["same-origin", "none", "base-url", "base-url-upper", "request-host", "no-headers"],
+    ids=[
+        "same-origin",
+        "none",
+        "base-url",
+        "base-url-upper",
+        "request-host",
+        "no-headers",
+        "fetch-site-over-origin",
+    ],
 )
 async def test_same_origin_posts_are_allowed(
     client: QuartClient, db: Database, headers: dict[str, str]

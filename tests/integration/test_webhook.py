@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from pathlib import Path
@@ -67,6 +68,17 @@ async def test_completed_paid_moves_the_order_to_paid(client: QuartClient, db: D
         ("pending", "checkout", None),
         ("paid", "webhook", "evt_1"),
     ]
+
+
+async def test_the_signature_covers_the_raw_bytes_as_sent(
+    client: QuartClient, db: Database
+) -> None:
+    # Stripe's bodies are pretty-printed and end in a newline: verify them untouched.
+    _, session_id = await pending_order(client, db)
+    body = json.dumps(completed(session_id), indent=2) + "\n"
+    response = await post(client, body, signed_header(body))
+    assert response.status_code == 200
+    assert (await response.get_json())["result"] == "applied"
 
 
 async def test_a_duplicate_event_is_a_no_op_200(client: QuartClient, db: Database) -> None:
