@@ -61,6 +61,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a mistake is one line naming the option (no usage block)."""
 
     def error(self, message: str) -> NoReturn:
+        """Print one line and exit with status 2."""
         self.exit(2, f"{self.prog}: {message} (see --help)\n")
 
 
