@@ -185,17 +185,14 @@ async def _import_products(args: argparse.Namespace, settings: Settings) -> None
 async def _serve(args: argparse.Namespace, settings: Settings) -> None:
     from storefront import create_app
     from storefront.catalog import read_products_file
-    from storefront.db import DatabaseMissing
+    from storefront.db import require_database
     from storefront.serving import serve_app
 
     if not settings.database.exists():
         if not settings.sandbox:
             # A real shop's database is made on purpose: a fresh one here would
             # hide a wrong path or a lost disk behind an empty order history.
-            raise DatabaseMissing(
-                f"no database at {settings.database}: create it with `storefront init-db` "
-                "(or set STOREFRONT_DATABASE to the existing file)"
-            )
+            require_database(settings.database)
         # The sandbox demo (`make run`) starts with a shop to look at.
         await _save(settings, read_products_file(SAMPLE_PRODUCTS))
         print(f"created {settings.database} with the sample products")

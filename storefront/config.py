@@ -165,6 +165,7 @@ def _int(environ: Mapping[str, str], name: str, default: int, low: int, high: in
 def _float(
     environ: Mapping[str, str], name: str, default: float, low: float, high: float = 30 * DAY
 ) -> float:
+    # No duration the shop takes is longer than 30 days; each setting names its own range.
     raw = environ.get(name, "").strip()
     return default if not raw else parse_seconds(name, raw, low, high)
 

@@ -35,6 +35,15 @@ class DatabaseMissing(ConfigError):
     """The database file does not exist, and this caller must not create it."""
 
 
+def require_database(path: Path) -> None:
+    """Raise DatabaseMissing, saying how to create it, unless ``path`` is a file."""
+    if not path.is_file():
+        raise DatabaseMissing(
+            f"no database at {path}: create it with `storefront init-db` "
+            "(or set STOREFRONT_DATABASE to the existing file)"
+        )
+
+
 class DatabaseGone(RuntimeError):
     """The database file was deleted or replaced under the running shop."""
 
@@ -101,11 +110,8 @@ class Database:
         """Open both connections, creating the file and schema if allowed and needed."""
         if self.create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        elif not self.path.is_file():
-            raise DatabaseMissing(
-                f"no database at {self.path}: create it with `storefront init-db` "
-                "(or set STOREFRONT_DATABASE to the existing file)"
-            )
+        else:
+            require_database(self.path)
         # Absolute, so the identity check below is immune to a change of directory.
         self.path = self.path.absolute()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-writer")
