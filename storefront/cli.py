@@ -247,7 +247,8 @@ async def _reconcile(args: argparse.Namespace, settings: Settings) -> None:
     from storefront.fulfilment import reconcile
     from storefront.payments import StripePayments
 
-    db = Database(settings.database, busy_timeout_ms=settings.db_busy_timeout_ms)
+    # Never create it: an empty database here would let `serve` start on it later.
+    db = Database(settings.database, busy_timeout_ms=settings.db_busy_timeout_ms, create=False)
     payments = StripePayments.from_settings(settings)
     await db.open()
     await payments.open()

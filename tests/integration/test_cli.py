@@ -161,3 +161,13 @@ def test_reconcile_with_a_valid_threshold_runs(
     assert main(["init-db"]) == 0
     assert main(["reconcile", "--older-than", "0"]) == 0
     assert "checked 0 open orders" in capsys.readouterr().out
+
+
+def test_reconcile_never_creates_a_database(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An empty database made here would let `serve` start on it afterwards.
+    assert main(["reconcile"]) == 2
+    err = capsys.readouterr().err
+    assert "storefront init-db" in err and err.count("\n") == 1
+    assert not database.exists()
