@@ -29,6 +29,8 @@ def shop_env(database: Path, port: int, api_base: str | None) -> dict[str, str]:
         "STOREFRONT_BASE_URL": f"http://{HOST}:{port}",
         "STOREFRONT_DATABASE": str(database),
         "STOREFRONT_RECONCILE_INTERVAL": "0",
+        # The load generator is one address buying as fast as it can, on purpose.
+        "STOREFRONT_CHECKOUT_RATE_LIMIT": "0",
     }
 
 

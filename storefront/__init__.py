@@ -14,10 +14,11 @@ from quart import Quart, Response, render_template, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from storefront.config import Settings
-from storefront.db import Database
+from storefront.db import Database, DatabaseGone
 from storefront.errors import ShopError
 from storefront.money import format_money, format_timestamp
 from storefront.payments import PaymentGateway, StripePayments
+from storefront.ratelimit import CheckoutLimiter
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
@@ -41,7 +42,9 @@ def create_app(
     app.jinja_env.filters["when"] = format_timestamp
     app.jinja_env.globals["sandbox_mode"] = settings.sandbox
 
-    db = Database(settings.database, busy_timeout_ms=settings.db_busy_timeout_ms)
+    # Never create the database here: a missing file is a wrong path or a lost
+    # disk, and a fresh empty database would quietly hide every order.
+    db = Database(settings.database, busy_timeout_ms=settings.db_busy_timeout_ms, create=False)
     gateway = payments or StripePayments.from_settings(settings)
     app.extensions["db"] = db
     app.extensions["payments"] = gateway
@@ -52,6 +55,9 @@ def create_app(
         app.register_blueprint(module.bp)
     _drop_sync_context_processors(app)
     app.extensions["status_sync"] = receipts.StatusSyncLimiter(settings.status_sync_after)
+    app.extensions["checkout_limiter"] = CheckoutLimiter(
+        settings.checkout_rate_limit, proxy_hops=settings.proxy_hops
+    )
     app.extensions["catalog_page"] = catalog.CatalogPage(max_age=1.0)
     security.install(app, settings.base_url, settings.checkout_origin)
     _register_error_handlers(app)
@@ -125,7 +131,16 @@ def _register_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(ShopError)
     async def _shop_error(error: ShopError) -> Response:
-        return await render_error(error.status_code, error.title, error.message)
+        response = await render_error(error.status_code, error.title, error.message)
+        response.headers.update(error.headers())
+        return response
+
+    @app.errorhandler(DatabaseGone)
+    async def _database_gone(error: DatabaseGone) -> Response:
+        log.critical("%s (refused %s %s)", error, request.method, request.path)
+        return await render_error(
+            503, "Temporarily unavailable", "Sorry, we cannot take orders right now."
+        )
 
     @app.errorhandler(HTTPException)
     async def _http_error(error: HTTPException) -> Response:

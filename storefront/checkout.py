@@ -11,7 +11,12 @@ from quart import Blueprint, Response, current_app, redirect, request
 from storefront import orders
 from storefront.catalog import product_by_slug
 from storefront.db import Database
-from storefront.errors import CheckoutUnavailable, ProductNotFound, ProductUnavailable
+from storefront.errors import (
+    CheckoutUnavailable,
+    ProductNotFound,
+    ProductUnavailable,
+    TooManyCheckouts,
+)
 from storefront.fulfilment import abort_order
 from storefront.payments import CheckoutRequest, PaymentError, PaymentGateway
 
@@ -28,6 +33,12 @@ MIN_LIFETIME, MAX_LIFETIME, EXPIRY_SLACK = 30 * 60, 24 * 60 * 60, 60
 @bp.post("/checkout/<slug>")
 async def checkout(slug: str) -> Response:
     """Start paying for a product: HX-Redirect for htmx, 303 for a plain form."""
+    limiter = current_app.extensions["checkout_limiter"]
+    client = limiter.client(request.remote_addr, request.headers.get("X-Forwarded-For"))
+    if (wait := limiter.hit(client)) is not None:
+        # Each checkout costs a Stripe API call: one client must not spend the account's limit.
+        log.warning("checkout refused: too many from one client (retry after %ss)", wait)
+        raise TooManyCheckouts(wait)
     form = await request.form
     settings = current_app.config["SETTINGS"]
     url = await start_checkout(

@@ -9,12 +9,20 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from dotenv import load_dotenv
 
-from storefront.config import ConfigError, Settings
+from storefront.config import (
+    PORT_RANGE,
+    RECONCILE_AFTER_RANGE,
+    ConfigError,
+    Settings,
+    parse_seconds,
+    parse_whole,
+)
 
 log = logging.getLogger("storefront")
 
@@ -49,8 +57,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line naming the option (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print one line and exit with status 2."""
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
+def _checked(name: str, parse: Callable[[str, str], object]) -> Callable[[str], object]:
+    """An argparse type that validates like the settings do, naming the option."""
+
+    def convert(raw: str) -> object:
+        try:
+            return parse(name, raw)
+        except ConfigError as error:
+            # argparse already says "argument --port: " in front.
+            raise argparse.ArgumentTypeError(str(error).removeprefix(f"{name} ")) from None
+
+    convert.__name__ = name  # argparse names the type in some messages
+    return convert
+
+
+def _port(name: str) -> Callable[[str], object]:
+    return _checked(name, lambda n, raw: parse_whole(n, raw, *PORT_RANGE))
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="storefront", description=__doc__)
+    parser = _Parser(prog="storefront", description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     def command(name: str, run: object, help_text: str) -> argparse.ArgumentParser:
@@ -77,18 +111,23 @@ def _parser() -> argparse.ArgumentParser:
         "serve", _serve, "Run the shop; without STRIPE_SECRET_KEY, the sandbox runs beside it."
     )
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=5000)
-    serve.add_argument("--sandbox-port", type=int, default=12111)
+    serve.add_argument("--port", type=_port("--port"), default=5000)
+    serve.add_argument("--sandbox-port", type=_port("--sandbox-port"), default=12111)
     _add_sandbox_arguments(serve)
 
     sandbox = command("sandbox", _sandbox, "Run only the local Stripe sandbox.")
     sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=12111)
+    sandbox.add_argument("--port", type=_port("--port"), default=12111)
     _add_sandbox_arguments(sandbox)
 
     rec = command("reconcile", _reconcile, "Ask Stripe about stale open orders and apply it.")
     rec.add_argument(
-        "--older-than", type=float, default=None, help="seconds untouched (default: setting)"
+        "--older-than",
+        type=_checked(
+            "--older-than", lambda n, raw: parse_seconds(n, raw, *RECONCILE_AFTER_RANGE)
+        ),
+        default=None,
+        help="seconds untouched, 0 to 30 days (default: $STOREFRONT_RECONCILE_AFTER)",
     )
     return parser
 
@@ -146,9 +185,15 @@ async def _import_products(args: argparse.Namespace, settings: Settings) -> None
 async def _serve(args: argparse.Namespace, settings: Settings) -> None:
     from storefront import create_app
     from storefront.catalog import read_products_file
+    from storefront.db import require_database
     from storefront.serving import serve_app
 
     if not settings.database.exists():
+        if not settings.sandbox:
+            # A real shop's database is made on purpose: a fresh one here would
+            # hide a wrong path or a lost disk behind an empty order history.
+            require_database(settings.database)
+        # The sandbox demo (`make run`) starts with a shop to look at.
         await _save(settings, read_products_file(SAMPLE_PRODUCTS))
         print(f"created {settings.database} with the sample products")
     if "STOREFRONT_BASE_URL" not in os.environ:
@@ -202,7 +247,8 @@ async def _reconcile(args: argparse.Namespace, settings: Settings) -> None:
     from storefront.fulfilment import reconcile
     from storefront.payments import StripePayments
 
-    db = Database(settings.database, busy_timeout_ms=settings.db_busy_timeout_ms)
+    # Never create it: an empty database here would let `serve` start on it later.
+    db = Database(settings.database, busy_timeout_ms=settings.db_busy_timeout_ms, create=False)
     payments = StripePayments.from_settings(settings)
     await db.open()
     await payments.open()

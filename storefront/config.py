@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 from collections.abc import Mapping
@@ -16,6 +17,19 @@ STRIPE_CHECKOUT_ORIGIN = "https://checkout.stripe.com"
 _SECRET_KEY = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9]{8,}$")
 _WEBHOOK_SECRET = re.compile(r"^whsec_[A-Za-z0-9+/=_-]{8,}$")
 _METHOD_TYPE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+
+# The ranges every numeric setting and option must fall in (README, .env.example).
+# A duration outside them is a typo, and a NaN or infinite one would silently
+# disable what it times (a reconciler matching no order, a poll asking every time).
+DAY = 24 * 60 * 60.0
+RECONCILE_INTERVAL_RANGE = (0.0, DAY)
+RECONCILE_AFTER_RANGE = (0.0, 30 * DAY)
+STATUS_SYNC_AFTER_RANGE = (0.0, DAY)
+CHECKOUT_RATE_LIMIT_RANGE = (0, 10_000)
+PROXY_HOPS_RANGE = (0, 5)
+# Stripe keeps a Checkout Session open 30 minutes to 24 hours.
+CHECKOUT_EXPIRES_AFTER_RANGE = (1800, 86_400)
+PORT_RANGE = (1, 65535)
 
 
 class ConfigError(ValueError):
@@ -51,6 +65,11 @@ class Settings:
     status_sync_after: float = 30.0
     # Seconds a Checkout Session takes payments (Stripe allows 30 min to 24 h).
     checkout_expires_after: int = 3600
+    # Checkouts one client address may start per minute (0: no limit).
+    checkout_rate_limit: int = 10
+    # Reverse proxies in front of the shop that append the client's address to
+    # X-Forwarded-For (0: the connecting address is the client's).
+    proxy_hops: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -94,13 +113,23 @@ class Settings:
             sandbox=sandbox,
             checkout_origin=_origin(api_base) if api_base else STRIPE_CHECKOUT_ORIGIN,
             max_network_retries=_int(environ, "STRIPE_MAX_NETWORK_RETRIES", 2, 0, 10),
-            reconcile_interval=_float(environ, "STOREFRONT_RECONCILE_INTERVAL", 60.0, 0.0),
-            reconcile_after=_float(environ, "STOREFRONT_RECONCILE_AFTER", 900.0, 0.0),
+            reconcile_interval=_float(
+                environ, "STOREFRONT_RECONCILE_INTERVAL", 60.0, *RECONCILE_INTERVAL_RANGE
+            ),
+            reconcile_after=_float(
+                environ, "STOREFRONT_RECONCILE_AFTER", 900.0, *RECONCILE_AFTER_RANGE
+            ),
             db_busy_timeout_ms=_int(environ, "STOREFRONT_DB_BUSY_TIMEOUT_MS", 5000, 0, 600_000),
             allowed_payment_methods=_method_types(environ),
-            status_sync_after=_float(environ, "STOREFRONT_STATUS_SYNC_AFTER", 30.0, 0.0),
+            status_sync_after=_float(
+                environ, "STOREFRONT_STATUS_SYNC_AFTER", 30.0, *STATUS_SYNC_AFTER_RANGE
+            ),
+            checkout_rate_limit=_int(
+                environ, "STOREFRONT_CHECKOUT_RATE_LIMIT", 10, *CHECKOUT_RATE_LIMIT_RANGE
+            ),
+            proxy_hops=_int(environ, "STOREFRONT_PROXY_HOPS", 0, *PROXY_HOPS_RANGE),
             checkout_expires_after=_int(
-                environ, "STOREFRONT_CHECKOUT_EXPIRES_AFTER", 3600, 1800, 86400
+                environ, "STOREFRONT_CHECKOUT_EXPIRES_AFTER", 3600, *CHECKOUT_EXPIRES_AFTER_RANGE
             ),
         )
 
@@ -137,25 +166,44 @@ def _origin(url: str) -> str:
 
 def _int(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    return default if not raw else parse_whole(name, raw, low, high)
+
+
+def _float(
+    environ: Mapping[str, str], name: str, default: float, low: float, high: float = 30 * DAY
+) -> float:
+    # No duration the shop takes is longer than 30 days; each setting names its own range.
+    raw = environ.get(name, "").strip()
+    return default if not raw else parse_seconds(name, raw, low, high)
+
+
+_WHOLE = re.compile(r"^[+-]?[0-9]+$")
+_DECIMAL = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
+
+
+def parse_whole(name: str, raw: str, low: int, high: int) -> int:
+    """A whole number within ``low..high``, or a ConfigError naming ``name``."""
+    # Plain digits only: int() would also take "1_000" and other scripts' digits.
+    if not _WHOLE.match(raw.strip()):
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}")
+    value = int(raw)
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
     return value
 
 
-def _float(environ: Mapping[str, str], name: str, default: float, low: float) -> float:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if value < low:
-        raise ConfigError(f"{name} must be at least {low}, got {value}")
+def parse_seconds(name: str, raw: str, low: float, high: float) -> float:
+    """A finite number of seconds within ``low..high``, or a ConfigError naming ``name``."""
+    # Plain decimals only: float() would also take nan, inf, 1e20 and "1_0".
+    if not _DECIMAL.match(raw.strip()):
+        raise ConfigError(f"{name} must be a number of seconds like 30 or 0.5, got {raw!r}")
+    value = float(raw)
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ConfigError(
+            f"{name} must be between {_plain(low)} and {_plain(high)} seconds, got {raw.strip()}"
+        )
     return value
+
+
+def _plain(number: float) -> str:
+    return f"{number:.0f}" if number.is_integer() else f"{number}"

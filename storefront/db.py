@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
+
+from storefront.config import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,32 @@ _PRAGMAS = (
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 
 T = TypeVar("T")
+
+
+class DatabaseMissing(ConfigError):
+    """The database file does not exist, and this caller must not create it."""
+
+
+def require_database(path: Path) -> None:
+    """Raise DatabaseMissing, saying how to create it, unless ``path`` is a file."""
+    if not path.is_file():
+        raise DatabaseMissing(
+            f"no database at {path}: create it with `storefront init-db` "
+            "(or set STOREFRONT_DATABASE to the existing file)"
+        )
+
+
+class DatabaseGone(RuntimeError):
+    """The database file was deleted or replaced under the running shop."""
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """The file's device and inode, or None if nothing is there."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 async def _connect_reader(path: Path, busy_timeout_ms: int) -> aiosqlite.Connection:
@@ -69,21 +98,37 @@ class Database:
     connection and see only committed rows (WAL).
     """
 
-    def __init__(self, path: Path | str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS):
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+        create: bool = True,
+    ):
         self.path = Path(path)
         self.busy_timeout_ms = busy_timeout_ms
+        # False for the running shop: a missing file means a wrong path or a lost
+        # disk, and an empty new database would hide every order.
+        self.create = create
         self._executor: ThreadPoolExecutor | None = None
         self._writer: sqlite3.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
+        self._file: tuple[int, int] | None = None
 
     async def open(self) -> None:
-        """Open both connections, creating the schema if needed."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Open both connections, creating the file and schema if allowed and needed."""
+        if self.create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        else:
+            require_database(self.path)
+        # Absolute, so the identity check below is immune to a change of directory.
+        self.path = self.path.absolute()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-writer")
         # Made on the writer thread itself: sqlite3 connections stay on theirs.
         self._writer = await self._on_writer_thread(
             _connect_writer, self.path, self.busy_timeout_ms
         )
+        self._file = _identity(self.path)
         self._reader = await _connect_reader(self.path, self.busy_timeout_ms)
 
     async def close(self) -> None:
@@ -114,11 +159,23 @@ class Database:
         conn.execute("BEGIN IMMEDIATE")
         try:
             result = fn(conn, *args)
+            self._check_file()
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
         return result
+
+    def _check_file(self) -> None:
+        # A deleted file stays writable through our open handle, so every
+        # commit would "succeed" into a file no one will ever open again (and
+        # a webhook answered 200 is never resent). One stat per transaction
+        # costs microseconds.
+        if _identity(self.path) != self._file:
+            raise DatabaseGone(
+                f"the database file {self.path} was deleted or replaced while the shop "
+                "runs; writes are refused until it is restored and the shop restarted"
+            )
 
     # Each read runs whole (execute and fetch) in one call on aiosqlite's thread.
     # A cursor left open between awaits would keep the shared reader's read

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 class ShopError(Exception):
     """An error with a message fit for a shopper's eyes."""
@@ -14,6 +16,10 @@ class ShopError(Exception):
         super().__init__(message or self.message)
         if message:
             self.message = message
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers this error answers with."""
+        return {}
 
 
 class NotFound(ShopError):
@@ -52,3 +58,20 @@ class MethodNotAllowed(ShopError):
     status_code = 405
     title = "Use the Buy button"
     message = "Buying starts with the Buy button on the product page."
+
+
+class TooManyCheckouts(ShopError):
+    status_code = 429
+    title = "Please wait a moment"
+
+    def __init__(self, retry_after: int):
+        minutes = "a minute" if retry_after <= 60 else f"{math.ceil(retry_after / 60)} minutes"
+        super().__init__(
+            f"You have started many checkouts in a short time. Nothing was charged; "
+            f"please try again in {minutes}."
+        )
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        """Tell clients (and well-behaved scripts) when to come back."""
+        return {"Retry-After": str(self.retry_after)}

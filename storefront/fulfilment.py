@@ -212,7 +212,7 @@ async def sync_order(
     Orders we gave up on (aborted, expired, failed) are asked about too: if
     Stripe took the money after all, its word wins and the order is flagged.
     """
-    if order.status in (OrderStatus.PAID, OrderStatus.REFUNDED) or not order.stripe_session_id:
+    if order.status.is_settled or not order.stripe_session_id:
         return order
     try:
         session = await payments.retrieve_session(order.stripe_session_id)

@@ -33,6 +33,11 @@ class OrderStatus(StrEnum):
         """True when nothing more is expected without the shopkeeper acting."""
         return self not in (OrderStatus.PENDING, OrderStatus.PROCESSING)
 
+    @property
+    def is_settled(self) -> bool:
+        """True when Stripe has confirmed the money: there is nothing left to ask it."""
+        return self in (OrderStatus.PAID, OrderStatus.REFUNDED)
+
 
 # Each status lists the statuses it may be reached from. Anything else is a
 # late or duplicated event and changes nothing: orders only move forward.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SIGNATURE_TOLERANCE = 300  # seconds, as Stripe's own libraries use
+_PLAIN_TIMESTAMP = re.compile(r"\A[0-9]{1,12}\Z")
 
 # The one place the shop names the Stripe API version it speaks: the version the
 # installed stripe-python was generated for. Every request carries it, so a
@@ -277,6 +279,7 @@ class StripePayments:
 
     def verify_webhook(self, payload: bytes, header: str | None) -> WebhookEvent:
         """Check the signature over the raw bytes and parse the event."""
+        _reject_future_timestamp(header or "")
         try:
             stripe.WebhookSignature.verify_header(
                 payload, header, self._webhook_secret, tolerance=SIGNATURE_TOLERANCE
@@ -285,11 +288,11 @@ class StripePayments:
             raise SignatureError(str(error).split(".")[0]) from None
         except UnicodeDecodeError:
             raise SignatureError("payload is not UTF-8") from None
-        _reject_future_timestamp(header or "")
         try:
             data = json.loads(payload)
             event = WebhookEvent(id=data["id"], type=data["type"], object=data["data"]["object"])
-        except (ValueError, KeyError, TypeError):
+        # RecursionError: a signed but absurdly nested body; a 500 would be retried for days.
+        except (ValueError, KeyError, TypeError, RecursionError):
             raise SignatureError("signed payload is not a Stripe event") from None
         if not (
             isinstance(event.id, str) and isinstance(event.type, str) and event.id
@@ -300,12 +303,16 @@ class StripePayments:
 
 def _reject_future_timestamp(header: str) -> None:
     # The SDK checks only for old timestamps; a far-future one is as suspect.
+    # It also reads t with int(), which takes "+17…", "1_7…" and other scripts'
+    # digits that a plain-digits check would skip: accept nothing but 0-9.
     for part in header.split(","):
         key, _, value = part.partition("=")
-        if key.strip() == "t" and value.strip().isdigit():
-            if int(value) > time.time() + SIGNATURE_TOLERANCE:
-                raise SignatureError("timestamp is in the future")
-            return
+        if key.strip() != "t":
+            continue
+        if not _PLAIN_TIMESTAMP.match(value):
+            raise SignatureError("timestamp is not a plain number")
+        if int(value) > time.time() + SIGNATURE_TOLERANCE:
+            raise SignatureError("timestamp is in the future")
 
 
 def _payment_error(error: stripe.StripeError) -> PaymentError:

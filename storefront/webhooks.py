@@ -7,6 +7,7 @@ import logging
 from quart import Blueprint, current_app, jsonify, request
 from quart.typing import ResponseReturnValue
 
+from storefront.db import DatabaseGone
 from storefront.fulfilment import apply_event
 from storefront.payments import PaymentError, SignatureError
 
@@ -35,6 +36,10 @@ async def webhook() -> ResponseReturnValue:
         log.warning(
             "event %s (%s): Stripe look-up failed, retry later: %s", event.id, event.type, error
         )
+        return jsonify(error="try again later"), 503
+    except DatabaseGone as error:
+        # Not committed anywhere that lasts: Stripe must keep the event and retry.
+        log.critical("event %s (%s) not recorded: %s", event.id, event.type, error)
         return jsonify(error="try again later"), 503
     log.info("event %s (%s): %s", event.id, event.type, result)
     return jsonify(received=True, result=result.value), 200

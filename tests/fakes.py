@@ -21,6 +21,8 @@ class FakePayments:
         self.sessions: dict[str, CheckoutSession] = {}
         self.requests: list[CheckoutRequest] = []
         self.by_key: dict[str, str] = {}
+        # Every session id asked about (retrieve or expire), to count Stripe calls.
+        self.asked: list[str] = []
         self.fail = False
         self._ids = itertools.count(1)
         # Signature checks are pure computation: use the real ones.
@@ -64,6 +66,7 @@ class FakePayments:
         )
 
     async def retrieve_session(self, session_id: str) -> CheckoutSession:
+        self.asked.append(session_id)
         if self.fail:
             raise PaymentError("APIError (HTTP 500): fake outage")
         if session_id not in self.sessions:

@@ -101,3 +101,73 @@ def test_production_mode_without_webhook_secret_fails_at_start(
     assert main(["init-db"]) == 2
     err = capsys.readouterr().err
     assert "STRIPE_WEBHOOK_SECRET" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["reconcile", "--older-than", "-5"], "--older-than"),
+        (["reconcile", "--older-than", "nan"], "--older-than"),
+        (["reconcile", "--older-than", "inf"], "--older-than"),
+        (["reconcile", "--older-than", "1e20"], "--older-than"),
+        (["serve", "--port", "0"], "--port"),
+        (["serve", "--port", "65536"], "--port"),
+        (["serve", "--sandbox-port", "http"], "--sandbox-port"),
+        (["sandbox", "--port", "-1"], "--port"),
+    ],
+)
+def test_malformed_numeric_options_stop_with_one_line(
+    database: Path, capsys: pytest.CaptureFixture[str], args: list[str], option: str
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(args)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: must be" in err and err.count("\n") == 1
+    assert not database.exists()  # stopped before touching anything
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"STOREFRONT_RECONCILE_AFTER": "nan"},
+        {"STOREFRONT_RECONCILE_AFTER": "inf"},
+        {"STOREFRONT_RECONCILE_AFTER": "1e20"},
+        {"STOREFRONT_STATUS_SYNC_AFTER": "nan"},
+        {"STOREFRONT_RECONCILE_INTERVAL": "-inf"},
+        {"STOREFRONT_CHECKOUT_RATE_LIMIT": "lots"},
+    ],
+    ids=lambda e: "=".join(next(iter(e.items()))),
+)
+def test_malformed_numeric_settings_stop_every_command_with_one_line(
+    database: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    environ: dict[str, str],
+) -> None:
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    for command in (["init-db"], ["reconcile"], ["serve", "--port", "1"]):
+        assert main(command) == 2, command
+        err = capsys.readouterr().err
+        assert err.startswith(f"storefront: configuration error: {name} must be ")
+        assert err.count("\n") == 1
+    assert not database.exists()
+
+
+def test_reconcile_with_a_valid_threshold_runs(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["init-db"]) == 0
+    assert main(["reconcile", "--older-than", "0"]) == 0
+    assert "checked 0 open orders" in capsys.readouterr().out
+
+
+def test_reconcile_never_creates_a_database(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An empty database made here would let `serve` start on it afterwards.
+    assert main(["reconcile"]) == 2
+    err = capsys.readouterr().err
+    assert "storefront init-db" in err and err.count("\n") == 1
+    assert not database.exists()

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import inspect
 import re
+from pathlib import Path
 
+import pytest
 from quart import Quart
 from quart.testing import QuartClient
 
+from storefront import create_app
 from storefront.db import Database
 from tests.fakes import FakePayments
-from tests.shop import event, signed
+from tests.headers import parse_csp
+from tests.shop import event, make_settings, seed, signed
 
 HX = {"HX-Request": "true"}
 ATTEMPT = "a" * 22
@@ -195,6 +199,47 @@ async def test_success_page_does_not_trust_the_query_string(
     assert "Confirming payment" in page
 
 
+async def test_when_stripe_cannot_be_asked_the_receipt_shows_the_order_as_stored(
+    client: QuartClient,
+    db: Database,
+    fake_payments: FakePayments,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    token, session_id = await _checkout(client, db)
+    fake_payments.complete(session_id)  # paid, but Stripe is down when we ask
+    fake_payments.fail = True
+    response = await client.get(f"/orders/{token}?session_id={session_id}")
+    assert response.status_code == 200
+    assert "Confirming payment" in await response.get_data(as_text=True)
+    assert fake_payments.asked == [session_id]
+    row = await db.fetch_one("SELECT id, status FROM orders")
+    assert row is not None and row["status"] == "pending"
+    assert f"order_id={row['id']}: could not retrieve its session" in caplog.text
+    assert "fake outage" in caplog.text  # the reason reaches the log, not the page
+
+
+async def test_a_final_order_is_never_fetched_again(
+    client: QuartClient, db: Database, fake_payments: FakePayments
+) -> None:
+    token, session_id = await _checkout(client, db)
+    fake_payments.complete(session_id)
+    page = await (await client.get(f"/orders/{token}?session_id={session_id}")).get_data(
+        as_text=True
+    )
+    assert "Paid" in page
+    assert fake_payments.asked == [session_id]
+    # Receipts, polls and the cancel page of a paid order only read the database.
+    for path in (
+        f"/orders/{token}?session_id={session_id}",
+        f"/orders/{token}",
+        f"/orders/{token}/status",
+        f"/orders/{token}/cancelled",
+    ):
+        response = await client.get(path)
+        assert response.status_code == 200, path
+    assert fake_payments.asked == [session_id]
+
+
 async def test_unknown_order_token_is_404(client: QuartClient) -> None:
     for path in ("/orders/nope", "/orders/nope/status", "/orders/nope/cancelled"):
         response = await client.get(path)
@@ -225,27 +270,127 @@ async def test_cancel_after_paying_keeps_the_payment(
     assert row is not None and row["status"] == "paid"
 
 
+# The whole policy, directive by directive (the checkout origin is the sandbox's here).
+EXPECTED_CSP = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "frame-ancestors": ["'none'"],
+    "form-action": ["'self'", "http://127.0.0.1:12111"],
+}
+
+
 async def test_pages_carry_security_headers(client: QuartClient) -> None:
     response = await client.get("/")
-    csp = response.headers["Content-Security-Policy"]
-    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
-    assert re.search(r"form-action 'self' http://127\.0\.0\.1:12111", csp)
+    assert parse_csp(response.headers["Content-Security-Policy"]) == EXPECTED_CSP
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    assert response.headers["Cross-Origin-Opener-Policy"] == "same-origin"
+    assert response.headers["Permissions-Policy"] == (
+        "camera=(), microphone=(), geolocation=(), payment=()"
+    )
+    # http base URL: no HSTS (it would pin a plain-http development host).
+    assert "Strict-Transport-Security" not in response.headers
+
+
+async def test_https_base_urls_turn_on_hsts(database: Path, fake_payments: FakePayments) -> None:
+    await seed(database)
+    settings = make_settings(database, base_url="https://shop.example")
+    app = create_app(settings, payments=fake_payments)
+    async with app.test_app():
+        for path in ("/", "/orders/nope", "/static/css/shop.css"):
+            response = await app.test_client().get(path)
+            hsts = response.headers["Strict-Transport-Security"]
+            assert hsts == "max-age=31536000; includeSubDomains", path
+
+
+def test_the_csp_parser_reads_directives_not_substrings() -> None:
+    assert parse_csp("default-src 'self'; img-src 'self' data:;") == {
+        "default-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+    }
+    # "script-src 'self'" as a substring of another directive is not script-src.
+    assert "script-src" not in parse_csp("default-src 'self'; x-script-src 'self'")
+    with pytest.raises(AssertionError, match="twice"):
+        parse_csp("script-src 'self'; script-src *")
 
 
 async def test_cross_site_form_posts_are_refused(client: QuartClient, db: Database) -> None:
     for headers in (
         {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},  # a sibling subdomain is another site's page
         {"Origin": "https://evil.example"},
+        {"Origin": "http://127.0.0.1:5000.evil.example"},
+        {"Origin": "https://127.0.0.1:5000"},  # another scheme is another origin
+        {"Origin": "null"},
     ):
         response = await client.post("/checkout/mug", form={"attempt": ATTEMPT}, headers=headers)
         assert response.status_code == 403, headers
+        assert "sent from another site" in await response.get_data(as_text=True)
     assert await count(db, "orders") == 0
-    same = await client.post(
-        "/checkout/mug", form={"attempt": ATTEMPT}, headers={"Sec-Fetch-Site": "same-origin"}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "same-origin"},
+        {"Sec-Fetch-Site": "none"},  # typed into the address bar, or a bookmark
+        # The configured base URL's origin, in any case.
+        {"Origin": "http://127.0.0.1:5000"},
+        {"Origin": "HTTP://127.0.0.1:5000"},
+        # The host the request came to (a second name for the shop).
+        {"Origin": "http://shop.internal:8080", "Host": "shop.internal:8080"},
+        {},  # neither header: not a browser carrying a shopper's cookies
+        # The browser's own verdict wins over Origin, e.g. behind a proxy that rewrites Host.
+        {"Sec-Fetch-Site": "same-origin", "Origin": "https://shop-alias.example"},
+    ],
+    ids=[
+        "same-origin",
+        "none",
+        "base-url",
+        "base-url-upper",
+        "request-host",
+        "no-headers",
+        "fetch-site-over-origin",
+    ],
+)
+async def test_same_origin_posts_are_allowed(
+    client: QuartClient, db: Database, headers: dict[str, str]
+) -> None:
+    response = await client.post("/checkout/mug", form={"attempt": ATTEMPT}, headers=headers)
+    assert response.status_code == 303
+    assert await count(db, "orders") == 1
+
+
+async def test_an_origin_allowed_for_one_host_is_refused_on_another(
+    client: QuartClient, db: Database
+) -> None:
+    headers = {"Origin": "http://shop.internal:8080", "Host": "other.internal:8080"}
+    response = await client.post("/checkout/mug", form={"attempt": ATTEMPT}, headers=headers)
+    assert response.status_code == 403
+    assert await count(db, "orders") == 0
+
+
+async def test_links_from_other_sites_still_open_pages(client: QuartClient) -> None:
+    # Only state-changing requests are checked: a GET from a search result is fine.
+    response = await client.get("/", headers={"Sec-Fetch-Site": "cross-site"})
+    assert response.status_code == 200
+
+
+async def test_the_webhook_needs_no_origin_check(client: QuartClient) -> None:
+    # Stripe posts from its own servers; the signature, not the origin, decides.
+    body, header = signed(event("customer.created", {"id": "cus_1"}, "evt_o"))
+    response = await client.post(
+        "/webhook",
+        data=body,
+        headers={"Stripe-Signature": header, "Sec-Fetch-Site": "cross-site"},
     )
-    assert same.status_code == 303
+    assert response.status_code == 200
 
 
 async def test_every_catalog_view_gets_fresh_nonces(client: QuartClient, db: Database) -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import time
+from pathlib import Path
 
 import pytest
+import stripe
 from quart.testing import QuartClient
 
 from storefront.db import Database
-from tests.shop import event, signed
+from tests.shop import WEBHOOK_SECRET, event, signed
 
 ATTEMPT = "b" * 22
 
@@ -68,6 +72,17 @@ async def test_completed_paid_moves_the_order_to_paid(client: QuartClient, db: D
     ]
 
 
+async def test_the_signature_covers_the_raw_bytes_as_sent(
+    client: QuartClient, db: Database
+) -> None:
+    # Stripe's bodies are pretty-printed and end in a newline: verify them untouched.
+    _, session_id = await pending_order(client, db)
+    body = json.dumps(completed(session_id), indent=2) + "\n"
+    response = await post(client, body, signed_header(body))
+    assert response.status_code == 200
+    assert (await response.get_json())["result"] == "applied"
+
+
 async def test_a_duplicate_event_is_a_no_op_200(client: QuartClient, db: Database) -> None:
     _, session_id = await pending_order(client, db)
     body, header = signed(completed(session_id))
@@ -107,6 +122,24 @@ def _future(session_id: str) -> tuple[str, str]:
     return signed(completed(session_id), at=int(time.time()) + 3600)
 
 
+def _future_with_plus(session_id: str) -> tuple[str, str]:
+    # int() reads "+<t>" as <t>, so the HMAC still matches; the future check must see it.
+    body, header = _future(session_id)
+    return body, header.replace("t=", "t=+", 1)
+
+
+def _future_with_underscore(session_id: str) -> tuple[str, str]:
+    body, header = _future(session_id)
+    stamp = header.split(",")[0].removeprefix("t=")
+    return body, header.replace(f"t={stamp}", f"t={stamp[0]}_{stamp[1:]}", 1)
+
+
+def _present_with_plus(session_id: str) -> tuple[str, str]:
+    # Even a current timestamp is refused unless written as plain digits.
+    body, header = signed(completed(session_id))
+    return body, header.replace("t=", "t=+", 1)
+
+
 def _missing(session_id: str) -> tuple[str, None]:
     return signed(completed(session_id))[0], None
 
@@ -121,7 +154,19 @@ def _tampered(session_id: str) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize(
-    "make", [_forged, _stale, _future, _missing, _malformed, _tampered], ids=lambda f: f.__name__
+    "make",
+    [
+        _forged,
+        _stale,
+        _future,
+        _future_with_plus,
+        _future_with_underscore,
+        _present_with_plus,
+        _missing,
+        _malformed,
+        _tampered,
+    ],
+    ids=lambda f: f.__name__,
 )
 async def test_bad_signatures_are_400_and_change_nothing(
     client: QuartClient, db: Database, make
@@ -134,15 +179,37 @@ async def test_bad_signatures_are_400_and_change_nothing(
 
 
 async def test_a_signed_body_that_is_not_an_event_is_400(client: QuartClient) -> None:
-    import stripe
-
-    from tests.shop import WEBHOOK_SECRET
-
     body = '{"id": "evt_x", "type": "x", "data": {"object": []}}'
     header = stripe.WebhookSignature.generate_signature_header(
         body, WEBHOOK_SECRET, int(time.time())
     )
     assert (await post(client, body, header)).status_code == 400
+
+
+async def test_the_odd_timestamps_would_pass_the_sdk_alone(client: QuartClient) -> None:
+    # Guards the cases above: their HMAC is right, so only our own check refuses them.
+    for make in (_future_with_plus, _future_with_underscore, _present_with_plus):
+        body, header = make("cs_test_x")
+        stripe.WebhookSignature.verify_header(body, header, WEBHOOK_SECRET, tolerance=300)
+
+
+async def test_a_signed_but_deeply_nested_body_is_400_not_500(
+    client: QuartClient, db: Database
+) -> None:
+    depth = 50_000
+    body = '{"id": "evt_deep", "type": "x", "data": {"object": ' + "[" * depth + "]" * depth
+    body += "}}"
+    await pending_order(client, db)
+    before = await snapshot(db)
+    response = await post(client, body, signed_header(body))
+    assert response.status_code == 400
+    assert await snapshot(db) == before
+
+
+def signed_header(body: str) -> str:
+    return stripe.WebhookSignature.generate_signature_header(
+        body, WEBHOOK_SECRET, int(time.time())
+    )
 
 
 async def test_a_failure_before_commit_is_500_and_the_retry_applies_it(
@@ -174,3 +241,66 @@ async def test_an_oversized_body_is_413(client: QuartClient, db: Database) -> No
     body = "x" * (300 * 1024)
     response = await client.post("/webhook", data=body, headers={"Stripe-Signature": "t=1,v1=00"})
     assert response.status_code == 413
+
+
+def replace_file(database: Path) -> Path:
+    """Move the file away and put an empty one in its place, as a botched restore would."""
+    moved = database.with_name("moved.sqlite3")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{database}{suffix}").rename(f"{moved}{suffix}")
+    database.write_bytes(b"")
+    return moved
+
+
+async def test_a_replaced_database_file_refuses_webhooks_with_503(
+    client: QuartClient, db: Database, database: Path
+) -> None:
+    _, session_id = await pending_order(client, db)
+    moved = replace_file(database)
+    response = await post(client, *signed(completed(session_id)))
+    assert response.status_code == 503
+    assert written(database, moved) == (0, 0, "pending")
+
+
+def written(database: Path, moved: Path) -> tuple[int, int, str]:
+    """The new file's size, and the events and order status in the moved one."""
+    with sqlite3.connect(moved) as conn:
+        events = conn.execute("SELECT count(*) FROM webhook_events").fetchone()[0]
+        status = conn.execute("SELECT status FROM orders").fetchone()[0]
+    return database.stat().st_size, events, status
+
+
+async def test_a_refund_keeps_what_the_payment_recorded(client: QuartClient, db: Database) -> None:
+    token, session_id = await pending_order(client, db)
+    paid = completed(session_id)
+    paid["data"]["object"].update(amount_total=1800, currency="eur")
+    assert (await post(client, *signed(paid))).status_code == 200
+    # A charge names no customer: the refund must not wipe the email the payment stored.
+    refund = event(
+        "charge.refunded",
+        {
+            "id": "ch_1",
+            "object": "charge",
+            "payment_intent": "pi_123",
+            "refunded": True,
+            "amount": 1800,
+            "amount_refunded": 1800,
+            "currency": "eur",
+            "metadata": {"order_token": token},
+        },
+        "evt_refund",
+    )
+    response = await post(client, *signed(refund))
+    assert (await response.get_json())["result"] == "applied"
+    order = await db.fetch_one("SELECT * FROM orders")
+    assert order is not None
+    assert order["status"] == "refunded"
+    assert order["customer_email"] == "shopper@example.com"
+    assert order["payment_intent"] == "pi_123"
+    assert order["stripe_session_id"] == session_id
+    timeline = await db.fetch_all("SELECT status, stripe_event_id FROM order_events ORDER BY id")
+    assert [tuple(r) for r in timeline] == [
+        ("pending", None),
+        ("paid", "evt_1"),
+        ("refunded", "evt_refund"),
+    ]

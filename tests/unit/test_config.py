@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import typing
+
 import pytest
 
 from storefront.config import SANDBOX_URL, ConfigError, Settings
@@ -50,7 +53,7 @@ def test_secrets_stay_out_of_repr() -> None:
         ({"STRIPE_API_BASE": "ftp://x"}, "STRIPE_API_BASE"),
         ({"STRIPE_MAX_NETWORK_RETRIES": "many"}, "whole number"),
         ({"STRIPE_MAX_NETWORK_RETRIES": "99"}, "between"),
-        ({"STOREFRONT_RECONCILE_INTERVAL": "-1"}, "at least"),
+        ({"STOREFRONT_RECONCILE_INTERVAL": "-1"}, "between 0 and 86400"),
     ],
 )
 def test_bad_settings_fail_with_one_clear_line(environ: dict[str, str], complaint: str) -> None:
@@ -80,3 +83,61 @@ def test_the_removed_payment_method_setting_names_its_replacement() -> None:
     # Stripe's pinned API version has no payment_method_types on session create.
     with pytest.raises(ConfigError, match="replaced by STOREFRONT_ALLOWED_PAYMENT_METHODS"):
         Settings.from_env({"STOREFRONT_PAYMENT_METHOD_TYPES": "card"})
+
+
+# Every numeric setting read from the environment, with a value in range.
+NUMERIC = {
+    "STRIPE_MAX_NETWORK_RETRIES": ("max_network_retries", "3", 3),
+    "STOREFRONT_RECONCILE_INTERVAL": ("reconcile_interval", "0.5", 0.5),
+    "STOREFRONT_RECONCILE_AFTER": ("reconcile_after", "0", 0.0),
+    "STOREFRONT_DB_BUSY_TIMEOUT_MS": ("db_busy_timeout_ms", "250", 250),
+    "STOREFRONT_STATUS_SYNC_AFTER": ("status_sync_after", "12.5", 12.5),
+    "STOREFRONT_CHECKOUT_RATE_LIMIT": ("checkout_rate_limit", "0", 0),
+    "STOREFRONT_PROXY_HOPS": ("proxy_hops", "1", 1),
+    "STOREFRONT_CHECKOUT_EXPIRES_AFTER": ("checkout_expires_after", "1800", 1800),
+}
+# Settings fields that no environment variable sets.
+NOT_FROM_ENV = {"max_body_bytes"}
+MALFORMED = ["nan", "NaN", "inf", "-inf", "infinity", "1e20", "1e3", "-5", "1_0", "0x10", "ten"]
+
+
+def test_every_numeric_setting_is_covered_here() -> None:
+    # A new numeric field must join NUMERIC, so its validation is tested too.
+    hints = typing.get_type_hints(Settings)
+    numeric = {
+        f.name for f in dataclasses.fields(Settings) if hints[f.name] in (int, float)
+    } - NOT_FROM_ENV
+    assert numeric == {field for field, _, _ in NUMERIC.values()}
+
+
+@pytest.mark.parametrize("name", sorted(NUMERIC))
+def test_numeric_settings_in_range_are_read(name: str) -> None:
+    field, raw, expected = NUMERIC[name]
+    assert getattr(Settings.from_env({name: raw}), field) == expected
+
+
+@pytest.mark.parametrize("raw", MALFORMED)
+@pytest.mark.parametrize("name", sorted(NUMERIC))
+def test_malformed_numbers_stop_start_up_naming_the_setting(name: str, raw: str) -> None:
+    # nan, inf and 1e20 once made the reconciler match no order at all.
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({name: raw})
+    message = str(caught.value)
+    assert message.startswith(f"{name} must be ") and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("name", "too_big"),
+    [
+        ("STRIPE_MAX_NETWORK_RETRIES", "11"),
+        ("STOREFRONT_RECONCILE_INTERVAL", "86401"),
+        ("STOREFRONT_RECONCILE_AFTER", "2592001"),
+        ("STOREFRONT_DB_BUSY_TIMEOUT_MS", "600001"),
+        ("STOREFRONT_STATUS_SYNC_AFTER", "86400.5"),
+        ("STOREFRONT_CHECKOUT_RATE_LIMIT", "10001"),
+        ("STOREFRONT_PROXY_HOPS", "6"),
+    ],
+)
+def test_numbers_past_the_documented_range_are_refused(name: str, too_big: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{name} must be between"):
+        Settings.from_env({name: too_big})
