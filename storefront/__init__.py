@@ -46,7 +46,7 @@ def create_app(
     app.extensions["db"] = db
     app.extensions["payments"] = gateway
 
-    from storefront import catalog, checkout, receipts, security, webhooks
+    from storefront import body_limit, catalog, checkout, receipts, security, webhooks
 
     for module in (catalog, checkout, receipts, webhooks):
         app.register_blueprint(module.bp)
@@ -54,6 +54,7 @@ def create_app(
     app.extensions["status_sync"] = receipts.StatusSyncLimiter(settings.status_sync_after)
     app.extensions["catalog_page"] = catalog.CatalogPage(max_age=1.0)
     security.install(app, settings.base_url, settings.checkout_origin)
+    body_limit.install(app)
     _register_error_handlers(app)
 
     @app.before_serving
