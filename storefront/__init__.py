@@ -8,7 +8,6 @@ import inspect
 import logging
 import os
 from collections.abc import Mapping
-from pathlib import Path
 
 from quart import Quart, Response, render_template, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -18,8 +17,8 @@ from storefront.db import Database
 from storefront.errors import ShopError
 from storefront.money import format_money, format_timestamp
 from storefront.payments import PaymentGateway, StripePayments
+from storefront.resources import STATIC, TEMPLATES
 
-ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
 
 
@@ -30,8 +29,8 @@ def create_app(
     settings = settings or Settings.from_env(os.environ)
     app = Quart(
         __name__,
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
+        template_folder=str(TEMPLATES),
+        static_folder=str(STATIC),
     )
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,

@@ -13,9 +13,10 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from storefront.resources import SCHEMA
+
 log = logging.getLogger(__name__)
 
-SCHEMA = Path(__file__).resolve().parent.parent / "schema.sql"
 SCHEMA_VERSION = 1
 
 _PRAGMAS = (
