@@ -3,7 +3,8 @@
 The sdist and the wheel are built from this checkout without network (no build isolation),
 the wheel is installed into a fresh venv outside the checkout, and its `storefront`
 command runs there. The venv borrows only the third-party dependencies of the running
-environment; the shop's own code and files come from the wheel.
+environment; the shop's own code and files come from the wheel. (There is no `migrate`
+command yet: once there is, run it from the wheel here too.)
 """
 
 from __future__ import annotations
