@@ -1,10 +1,14 @@
 # Two commands on a fresh machine: `make run` and `make test`.
+# PYTHON picks the interpreter; any other than the default gets its own venv, so
+# `make test PYTHON=python3.13` never touches .venv.
 PYTHON ?= python3
-VENV := .venv
+VENV ?= $(if $(filter python3,$(PYTHON)),.venv,.venv-$(notdir $(PYTHON)))
 BIN := $(VENV)/bin
 HTMX := static/vendor/htmx.min.js
+# The oldest and the newest supported Python: `make test-all` (and CI) runs the suite on both.
+SUPPORTED_PYTHONS := 3.11 3.13
 
-.PHONY: setup run test lint format bench clean
+.PHONY: setup run test test-all lint format wheel bench clean
 
 setup: $(VENV)/.installed $(HTMX)
 
@@ -23,9 +27,18 @@ run: setup
 	$(BIN)/storefront serve
 
 test: setup
+	$(BIN)/python --version
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
+
+# Each supported Python in its own venv; .ci/find-python fails loudly if one is missing.
+test-all:
+	@for version in $(SUPPORTED_PYTHONS); do \
+	  python=$$(.ci/find-python $$version) || exit 1; \
+	  echo "== make test PYTHON=$$python"; \
+	  $(MAKE) --no-print-directory test PYTHON=$$python || exit 1; \
+	done
 
 lint: setup
 	$(BIN)/ruff check .
@@ -35,6 +48,10 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The sdist and the wheel in dist/, templates, static files (htmx), schema and data inside.
+wheel: setup
+	$(BIN)/python -m build --no-isolation --outdir dist .
+
 # Loopback-only load runs (about 15 minutes); writes bench/RESULTS.md.
 bench: setup
 	$(BIN)/pip install --quiet -e '.[test,bench]'
@@ -42,4 +59,5 @@ bench: setup
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) node_modules static/vendor .pytest_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .venv-* node_modules static/vendor .pytest_cache .ruff_cache test-artifacts \
+		build dist

@@ -8,7 +8,6 @@ import inspect
 import logging
 import os
 from collections.abc import Mapping
-from pathlib import Path
 
 from quart import Quart, Response, render_template, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -19,8 +18,8 @@ from storefront.errors import ShopError
 from storefront.money import format_money, format_timestamp
 from storefront.payments import PaymentGateway, StripePayments
 from storefront.ratelimit import CheckoutLimiter
+from storefront.resources import STATIC, TEMPLATES
 
-ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
 
 
@@ -31,8 +30,8 @@ def create_app(
     settings = settings or Settings.from_env(os.environ)
     app = Quart(
         __name__,
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
+        template_folder=str(TEMPLATES),
+        static_folder=str(STATIC),
     )
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
@@ -49,7 +48,7 @@ def create_app(
     app.extensions["db"] = db
     app.extensions["payments"] = gateway
 
-    from storefront import catalog, checkout, receipts, security, webhooks
+    from storefront import body_limit, catalog, checkout, receipts, security, webhooks
 
     for module in (catalog, checkout, receipts, webhooks):
         app.register_blueprint(module.bp)
@@ -60,6 +59,7 @@ def create_app(
     )
     app.extensions["catalog_page"] = catalog.CatalogPage(max_age=1.0)
     security.install(app, settings.base_url, settings.checkout_origin)
+    body_limit.install(app)
     _register_error_handlers(app)
 
     @app.before_serving

@@ -23,11 +23,10 @@ from storefront.config import (
     parse_seconds,
     parse_whole,
 )
+from storefront.resources import SAMPLE_PRODUCTS, env_file
 
 log = logging.getLogger("storefront")
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_PRODUCTS = ROOT / "data" / "products.toml"
 TEST_CARD = "4242 4242 4242 4242 (any future expiry, any CVC)"
 
 
@@ -35,8 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     parser = _parser()
     args = parser.parse_args(argv)
-    # Settings come from the environment; a .env beside the project fills gaps.
-    load_dotenv(ROOT / ".env", override=False)
+    # Settings come from the environment; a .env (the checkout's, or the current folder's
+    # for an installed wheel) fills gaps.
+    load_dotenv(env_file(), override=False)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

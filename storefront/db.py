@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from storefront.config import ConfigError
+from storefront.resources import SCHEMA
 
 log = logging.getLogger(__name__)
 
-SCHEMA = Path(__file__).resolve().parent.parent / "schema.sql"
 SCHEMA_VERSION = 2
 
 # Columns added since version 1, as (table, column, definition). A database of

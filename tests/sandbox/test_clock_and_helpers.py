@@ -67,7 +67,12 @@ async def test_advancing_past_expires_at_expires_the_session_at_once(
             params=session_params(expires_at=int(time.time()) + 1800)
         )
         later = await sandbox.client.v1.checkout.sessions.create_async(params=session_params())
-        assert (await advance(sandbox, http, 1799))["expired_sessions"] == 0
+        # To one second short of expires_at in sandbox time: moving by 1799 s from the test's
+        # whole-second clock expired it whenever a second boundary passed in between.
+        status, moved = await post(
+            http, f"{sandbox.url}/_sandbox/clock/advance?to={soon.expires_at - 1}"
+        )
+        assert status == 200 and moved["expired_sessions"] == 0, moved
         assert (await retrieve(sandbox, soon.id)).status == "open"
         assert (await advance(sandbox, http, 1))["expired_sessions"] == 1
         assert (await retrieve(sandbox, soon.id)).status == "expired"
