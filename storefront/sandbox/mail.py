@@ -58,7 +58,8 @@ def _part(message: EmailMessage, subtype: str) -> str | None:
     if part is None:
         return None
     content = part.get_content()
-    return content if isinstance(content, str) else None
+    # Line ends as Python writes them: SMTP's CRLF is the wire's business.
+    return content.replace("\r\n", "\n") if isinstance(content, str) else None
 
 
 def parse_mail(mail_id: int, received: float, envelope: Envelope) -> CaughtMail:
