@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 from quart import Blueprint, abort, current_app, render_template
 
 logger = logging.getLogger(__name__)
@@ -99,11 +99,21 @@ class MailCatcher:
         """Listen in the serving loop; a port in use is logged and leaves the catcher off."""
         if not self.port:
             return
+        # aiosmtpd logs every command at INFO, AUTH lines with credentials included.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         loop = asyncio.get_running_loop()
-        try:
-            self.server = await loop.create_server(
-                lambda: SMTP(self, hostname="sandbox.local"), host="127.0.0.1", port=self.port
+
+        def protocol() -> SMTP:
+            # Plain-text login on the loopback only; the credentials are never kept.
+            return SMTP(
+                self,
+                hostname="sandbox.local",
+                authenticator=accept_any_login,
+                auth_require_tls=False,
             )
+
+        try:
+            self.server = await loop.create_server(protocol, host="127.0.0.1", port=self.port)
         except OSError as error:
             # The sandbox is still useful without mail; a second one on a machine is common.
             logger.warning("mail catcher off: cannot listen on port %s (%s)", self.port, error)
@@ -130,6 +140,11 @@ class MailCatcher:
     def get(self, mail_id: int) -> CaughtMail | None:
         """The kept message with this id, or None."""
         return next((mail for mail in self.messages if mail.id == mail_id), None)
+
+
+def accept_any_login(*_: Any) -> AuthResult:
+    """Any user name and password will do: a shop configured to log in still sends here."""
+    return AuthResult(success=True)
 
 
 def catcher() -> MailCatcher:

@@ -187,7 +187,7 @@ class Dispute:
             "enhanced_eligibility_types": [],
             "evidence": _evidence(),
             "evidence_details": {
-                "due_by": None if self.status in CLOSED else self.created + EVIDENCE_DAYS * 86400,
+                "due_by": self.created + EVIDENCE_DAYS * 86400,
                 "enhanced_eligibility": dict.fromkeys(
                     ("mastercard_compliance", "visa_compelling_evidence_3", "visa_compliance")
                 ),
