@@ -9,6 +9,8 @@ import aiohttp
 import pytest
 import stripe
 
+from tests.stripe_schema import problems_any
+
 from .support import TEST_KEY, Sandbox, session_params
 
 CARD = {"email": "shopper@example.com", "expiry": "12/34", "cvc": "123", "name": "Ada"}
@@ -273,3 +275,26 @@ async def test_an_api_refund_emits_refund_created_naming_its_request(
     assert refund_event["request"] == charge_event["request"]
     assert refund_event["request"]["idempotency_key"] == "refund-500"
     assert refund_event["request"]["id"].startswith("req_")
+
+
+async def test_a_debit_can_be_disputed_and_the_events_page_shows_disputes(
+    private: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    sessions = private.client.v1.checkout.sessions
+    session = await sessions.create_async(params=session_params())
+    status, _ = await helper(
+        private, http, f"/sessions/{session.id}/complete", payment_method="sepa_debit"
+    )
+    assert status == 200
+    await helper(private, http, "/clock/advance", seconds="60")
+    status, dispute = await helper(
+        private, http, f"/sessions/{session.id}/dispute", reason="debit_not_authorized"
+    )
+    assert status == 200, dispute
+    assert (dispute["payment_method_details"], dispute["network_reason_code"]) == (None, None)
+    assert problems_any(dispute) == []
+    for event in events(private, "charge.dispute."):
+        assert problems_any(event) == []
+    async with http.get(f"{private.url}/_sandbox/events") as response:
+        page = await response.text()
+    assert "charge.dispute.created" in page and dispute["id"] in page
