@@ -49,7 +49,8 @@ class LiveStack:
             public_url=self.sandbox_url,
             webhook_url=f"{self.shop_url}/webhook",
             webhook_secret=SECRET,
-            **knobs,
+            # Stacks run side by side: no mail catcher unless a test asks for a port.
+            **{"smtp_port": 0, **knobs},
         )
         self.sandbox_app = create_sandbox_app(self.sandbox_settings)
         self.sandbox = BackgroundServer(self.sandbox_app, port=self.sandbox_port)

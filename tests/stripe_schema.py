@@ -280,6 +280,8 @@ RESOURCES: dict[str, type] = {
     "product": stripe.Product,
     "charge": stripe.Charge,
     "refund": stripe.Refund,
+    "dispute": stripe.Dispute,
+    "balance_transaction": stripe.BalanceTransaction,
     "payment_intent": stripe.PaymentIntent,
     "event": stripe.Event,
     "webhook_endpoint": stripe.WebhookEndpoint,

@@ -299,3 +299,28 @@ async def retrieve_webhook_endpoint(endpoint_id: str) -> dict[str, Any]:
     if endpoint is None:
         raise no_such("webhook_endpoint", endpoint_id)
     return endpoint.public()
+
+
+@api.get("/disputes/<dispute_id>")
+async def retrieve_dispute(dispute_id: str) -> dict[str, Any]:
+    """Retrieve one dispute."""
+    check_known(g.params, {"expand"})
+    dispute = sandbox().disputes.get(dispute_id)
+    if dispute is None:
+        raise no_such("dispute", dispute_id)
+    return dispute.to_stripe()
+
+
+@api.get("/disputes")
+async def list_disputes() -> dict[str, Any]:
+    """List disputes newest first, optionally of one charge or payment intent."""
+    params = g.params
+    check_known(
+        params, {"charge", "payment_intent", "limit", "starting_after", "ending_before", "expand"}
+    )
+    disputes = list(reversed(sandbox().disputes.values()))
+    if params.get("charge"):
+        disputes = [d for d in disputes if d.charge.id == params["charge"]]
+    if params.get("payment_intent"):
+        disputes = [d for d in disputes if d.charge.payment_intent_id == params["payment_intent"]]
+    return paginate([d.to_stripe() for d in disputes], params, "/v1/disputes", "dispute")

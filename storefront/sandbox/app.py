@@ -10,8 +10,10 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from ..money import format_money
 from .api import api, start_api_request, stripe_headers
+from .backoffice import backoffice
 from .errors import StripeApiError, unrecognized_url
 from .hosted import pages
+from .mail import MailCatcher, mail_pages
 from .settings import SandboxSettings
 from .state import SandboxState
 from .testhelpers import helpers
@@ -51,13 +53,19 @@ def create_sandbox_app(settings: SandboxSettings | None = None) -> Quart:
     app.register_blueprint(api)
     app.register_blueprint(pages)
     app.register_blueprint(helpers)
+    app.register_blueprint(backoffice)
+    app.register_blueprint(mail_pages)
+    mail = MailCatcher(settings.smtp_port, state.clock)
+    app.extensions["sandbox_mail"] = mail
 
     @app.before_serving
     async def start_background() -> None:
         await state.start()
+        await mail.start()
 
     @app.after_serving
     async def stop_background() -> None:
+        await mail.stop()
         await state.stop()
 
     @app.errorhandler(StripeApiError)

@@ -50,6 +50,9 @@ CARD_OUTCOMES: dict[str, Attempt] = {
     "4000000000000002": Attempt(Outcome.DECLINE, DECLINED, "generic_decline"),
     "4000000000009995": Attempt(Outcome.DECLINE, INSUFFICIENT_FUNDS, "insufficient_funds"),
     "4000002500003155": Attempt(Outcome.AUTHENTICATE),
+    # Paid, then disputed at once (``disputes.DISPUTE_CARDS``).
+    "4000000000000259": Attempt(Outcome.SUCCEED),
+    "4000000000002685": Attempt(Outcome.SUCCEED),
 }
 
 IBAN_OUTCOMES: dict[str, Outcome] = {

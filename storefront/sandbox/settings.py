@@ -72,6 +72,8 @@ class SandboxSettings:
     api_version: str = PINNED_API_VERSION
     # Strict pinned-version mode: refuse every request not speaking the pinned version.
     require_api_version: bool = False
+    # Port of the local mail catcher (SMTP on 127.0.0.1); 0 turns it off.
+    smtp_port: int = 1025
 
     def __post_init__(self) -> None:
         # A tuple keeps the frozen settings hashable even when given a list.
@@ -106,6 +108,8 @@ class SandboxSettings:
                 f"api_version must be a Stripe API version up to {PINNED_API_VERSION}; "
                 f"got {self.api_version!r}"
             )
+        if not 0 <= self.smtp_port <= 65535:
+            raise ValueError(f"smtp_port must be a port number or 0 (off); got {self.smtp_port!r}")
         if any(delay < 0 for delay in self.retry_schedule):
             raise ValueError(f"retry_schedule delays must be >= 0; got {self.retry_schedule!r}")
 
@@ -164,7 +168,7 @@ _FLOATS = {
     "async_payment_delay",
     "expiry_interval",
 }
-_INTS = {"latency_ms", "shuffle_window", "seed"}
+_INTS = {"latency_ms", "shuffle_window", "seed", "smtp_port"}
 _BOOLS = {"require_api_version"}
 
 
@@ -217,3 +221,4 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--require-api-version",
         help="true: refuse requests not speaking the pinned API version (strict mode)",
     )
+    group.add_argument("--smtp-port", help="port of the local mail catcher (0: off)")

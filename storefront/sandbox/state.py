@@ -10,9 +10,10 @@ import random
 from typing import Any
 
 from .clock import SandboxClock
+from .disputes import auto_dispute_reason, open_dispute
 from .errors import no_such
 from .objects import new_id
-from .resources import CheckoutSession, MethodDetails, Refund, event_object
+from .resources import CheckoutSession, Dispute, MethodDetails, Refund, event_object
 from .settings import SandboxSettings
 from .webhooks import Deliverer, Endpoint, new_endpoint
 
@@ -42,6 +43,8 @@ class SandboxState:
         self.sessions: dict[str, CheckoutSession] = {}
         self.events: dict[str, dict[str, Any]] = {}
         self.endpoints: dict[str, Endpoint] = {}
+        # Disputes by id, oldest first (``backoffice.py`` opens and closes them).
+        self.disputes: dict[str, Dispute] = {}
         # Refund ids, oldest first: refunds live on their charges, and several made in
         # one second need this to list newest first across charges.
         self.refund_ids: list[str] = []
@@ -200,6 +203,10 @@ class SandboxState:
         details = details or MethodDetails(type=method_type, email=email, name=name or None)
         delayed = record.complete(details, self.now())
         self.emit("checkout.session.completed", record.to_stripe())
+        # Stripe's dispute test cards pay, then the cardholder's bank disputes the charge.
+        reason = auto_dispute_reason(details)
+        if reason and record.charge is not None:
+            open_dispute(self, record.charge, None, reason)
         if delayed:
             self._spawn_timer(self._settle_later(record, settles_ok))
 
@@ -243,6 +250,7 @@ class SandboxState:
                 request,
                 previous_attributes=charge.changed_by(refund),
             )
+        self.emit("refund.created", refund.to_stripe(), request)
         return refund
 
     def refunds(self) -> list[Refund]:

@@ -129,6 +129,8 @@ def suite_settings(receiver_url: str, port: int, **overrides: Any) -> SandboxSet
         async_payment_delay=0.3,
         expiry_interval=0.1,
         seed=1234,
+        # Sandboxes run side by side: the mail tests give the catcher a free port.
+        smtp_port=0,
     )
     return replace(base, **overrides)
 

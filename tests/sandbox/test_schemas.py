@@ -31,6 +31,11 @@ EVENT_TYPES = {
     "checkout.session.async_payment_succeeded",
     "checkout.session.async_payment_failed",
     "charge.refunded",
+    "refund.created",
+    "charge.dispute.created",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.closed",
+    "charge.dispute.funds_reinstated",
 }
 
 
@@ -231,6 +236,13 @@ class Tools:
             "helper complete", f"/_sandbox/sessions/{session.id}/complete", form
         )
 
+    async def checked(self, label: str, path: str, form: dict[str, str]) -> Any:
+        """A helper whose answer is a Stripe object (a dispute, a refund): validated too."""
+        async with self.http.post(f"{self.sandbox.url}{path}", data=form) as response:
+            body = await response.json()
+            assert response.status == 200, body
+        return self.answers.add(label, body)
+
     async def advance(self, seconds: int) -> Any:
         return await self.post(
             "clock advance", "/_sandbox/clock/advance", {"seconds": str(seconds)}
@@ -303,6 +315,7 @@ async def _paid_flows(sandbox: Sandbox, shopper: Shopper, tools: Tools, answers:
     ):
         made.append(answers.answer(label, await refunds.create_async(params=params)))
     await _refund_reads(sandbox, answers, made)
+    await _backoffice_flows(sandbox, shopper, tools, answers, new)
     await sandbox.state.wait_idle(10)
     events = sandbox.client.v1.events
     listed = answers.answer("events", await events.list_async(params={"limit": 100}))
@@ -328,6 +341,55 @@ async def _refund_reads(sandbox: Sandbox, answers: Bodies, made: list[stripe.Ref
     by_charge = {"charge": str(card.charge)}
     of_charge = answers.answer("refunds by charge", await refunds.list_async(params=by_charge))
     assert [r.id for r in of_charge.data] == [made[1].id, card.id]
+
+
+async def _backoffice_flows(
+    sandbox: Sandbox,
+    shopper: Shopper,
+    tools: Tools,
+    answers: Bodies,
+    new: Callable[..., Any],
+) -> None:
+    """A dispute test card, disputes opened and closed by the helpers, a Dashboard refund."""
+    sessions = sandbox.client.v1.checkout.sessions
+    disputes = sandbox.client.v1.disputes
+    auto = await new(metadata={"flow": "dispute card"})
+    assert await shopper.card(auto, "4000000000000259") == 303
+    won = await new(metadata={"flow": "dispute won"})
+    await tools.complete(won)
+    outside = await new(metadata={"flow": "dashboard refund"})
+    await tools.complete(outside)
+    intent = {}
+    for session in (auto, won, outside):
+        fetched = answers.answer("retrieve", await sessions.retrieve_async(session.id))
+        intent[session.id] = str(fetched.payment_intent)
+    opened = await tools.checked(
+        "dispute open",
+        f"/_sandbox/sessions/{won.id}/dispute",
+        {"reason": "product_not_received", "amount": "1000"},
+    )
+    await tools.checked(
+        "dispute close", f"/_sandbox/disputes/{opened['id']}/close", {"outcome": "won"}
+    )
+    by_intent = {"payment_intent": intent[auto.id]}
+    of_auto = answers.answer("disputes by intent", await disputes.list_async(params=by_intent))
+    assert [d.reason for d in of_auto.data] == ["fraudulent"]
+    lost = of_auto.data[0]
+    await tools.checked("dispute lose", f"/_sandbox/disputes/{lost.id}/close", {"outcome": "lost"})
+    for dispute_id in (opened["id"], lost.id):
+        answers.answer("dispute retrieve", await disputes.retrieve_async(dispute_id))
+    listed = answers.answer("disputes", await disputes.list_async(params={"limit": 100}))
+    assert [d.id for d in listed.data] == [opened["id"], lost.id]
+    by_charge = {"charge": opened["charge"], "limit": 1}
+    answers.answer("disputes by charge", await disputes.list_async(params=by_charge))
+    refused = {"payment_intent": intent[auto.id]}
+    answers.add(
+        "refund disputed",
+        await error_body(lambda: sandbox.client.v1.refunds.create_async(params=refused)),
+    )
+    path = f"/_sandbox/sessions/{outside.id}/refund"
+    await tools.checked("dashboard refund", path, {"amount": "500"})
+    await tools.checked("dashboard refund rest", path, {"reason": "requested_by_customer"})
 
 
 @pytest.fixture(scope="module")
@@ -371,6 +433,15 @@ def test_only_sandbox_tools_are_skipped() -> None:
 async def test_webhook_payloads_are_valid(world: World) -> None:
     assert {body["type"] for _, body in world.payloads.bodies} == EVENT_TYPES
     world.payloads.assert_valid()
+
+
+def last_flow_intent(world: World, flow: str) -> str:
+    """The payment intent id of the paid session of one flow."""
+    paid = [
+        s for s in _sessions(world) if s["metadata"].get("flow") == flow and s["payment_intent"]
+    ]
+    intent = paid[-1]["payment_intent"]
+    return intent if isinstance(intent, str) else intent["id"]
 
 
 def _sessions(world: World) -> list[dict[str, Any]]:
@@ -425,8 +496,13 @@ async def test_the_helpers_and_the_clock_leave_stripe_shapes(world: World) -> No
     # Caused by time, not by a request.
     assert expired_events and expired_events[0]["request"] == {"id": None, "idempotency_key": None}
     refunded = [body for _, body in world.payloads.bodies if body["type"] == "charge.refunded"]
-    # Each refund was an API request, and its event names it.
-    assert refunded and all(event["request"]["id"] for event in refunded)
+    # Each API refund's event names its request; a Dashboard refund's names none.
+    dashboard = last_flow_intent(world, "dashboard refund")
+    by_api = [e for e in refunded if e["data"]["object"]["payment_intent"] != dashboard]
+    outside = [e for e in refunded if e["data"]["object"]["payment_intent"] == dashboard]
+    assert by_api and all(event["request"]["id"] for event in by_api)
+    assert len(outside) == 2
+    assert all(e["request"] == {"id": None, "idempotency_key": None} for e in outside)
     debit_charge = next(
         event["data"]["object"]
         for event in refunded

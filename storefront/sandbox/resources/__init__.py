@@ -7,6 +7,7 @@ and renders the complete JSON of the pinned API version with ``to_stripe()``.
 from __future__ import annotations
 
 from .charge import Charge, MethodDetails
+from .dispute import Dispute
 from .event import event_object
 from .line_item import LineItem
 from .payment_intent import PaymentIntent
@@ -16,6 +17,7 @@ from .session import CheckoutSession, PendingAuth
 __all__ = [
     "Charge",
     "CheckoutSession",
+    "Dispute",
     "LineItem",
     "MethodDetails",
     "PaymentIntent",

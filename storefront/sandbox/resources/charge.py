@@ -136,6 +136,8 @@ class Charge:
     description: str | None
     mandate: str | None = None
     amount_refunded: int = 0
+    # Set for good once a dispute is opened on it, as Stripe's flag is.
+    disputed: bool = False
     refunds: list[Refund] = field(default_factory=list)
     id: str = field(default_factory=lambda: new_id("ch_"))
     balance_transaction: str = field(default_factory=lambda: new_id("txn_"))
@@ -150,6 +152,11 @@ class Charge:
     ) -> Refund:
         """Refund ``amount`` (default: what is left), or a Stripe 400 when it cannot be."""
         remaining = self.amount - self.amount_refunded
+        if self.disputed:
+            raise invalid(
+                f"Charge {self.id} has been charged back; cannot issue a refund.",
+                code="charge_disputed",
+            )
         if remaining == 0:
             raise invalid(
                 f"Charge {self.id} has already been refunded.", code="charge_already_refunded"
@@ -201,7 +208,7 @@ class Charge:
             "currency": self.currency,
             "customer": None,
             "description": self.description,
-            "disputed": False,
+            "disputed": self.disputed,
             "failure_balance_transaction": None,
             "failure_code": None,
             "failure_message": None,
