@@ -108,7 +108,7 @@ def render_session(record: CheckoutSession, wanted: set[str]) -> dict[str, Any]:
     return record.to_stripe(wanted)
 
 
-SESSION_EXPANDABLE = {"line_items", "payment_intent"}
+SESSION_EXPANDABLE = {"line_items", "payment_intent", "total_details.breakdown"}
 
 
 @api.post("/checkout/sessions")
@@ -117,7 +117,7 @@ async def create_session() -> dict[str, Any]:
     """Create an open Checkout Session."""
     state = sandbox()
     wanted = expansions(g.params, SESSION_EXPANDABLE)
-    record = build_session(g.params, state.now(), state.settings.public_base)
+    record = build_session(g.params, state.now(), state.settings.public_base, state.catalog)
     begin_execution()
     state.add_session(record)
     return render_session(record, wanted)

@@ -9,6 +9,7 @@ import logging
 import random
 from typing import Any
 
+from .catalog import Catalog
 from .clock import SandboxClock
 from .errors import no_such
 from .objects import new_id
@@ -42,6 +43,7 @@ class SandboxState:
         self.sessions: dict[str, CheckoutSession] = {}
         self.events: dict[str, dict[str, Any]] = {}
         self.endpoints: dict[str, Endpoint] = {}
+        self.catalog = Catalog()
         # Refund ids, oldest first: refunds live on their charges, and several made in
         # one second need this to list newest first across charges.
         self.refund_ids: list[str] = []

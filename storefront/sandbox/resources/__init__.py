@@ -7,6 +7,7 @@ and renders the complete JSON of the pinned API version with ``to_stripe()``.
 from __future__ import annotations
 
 from .charge import Charge, MethodDetails
+from .discount import AppliedDiscount
 from .event import event_object
 from .line_item import LineItem
 from .payment_intent import PaymentIntent
@@ -14,6 +15,7 @@ from .refund import Refund
 from .session import CheckoutSession, PendingAuth
 
 __all__ = [
+    "AppliedDiscount",
     "Charge",
     "CheckoutSession",
     "LineItem",
