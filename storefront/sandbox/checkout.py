@@ -403,6 +403,8 @@ def build_session(
     return new_session(parse_session_params(params, now, catalog), now, public_base)
 
 
-def public_line_items(record: CheckoutSession, url: str) -> dict[str, Any]:
+def public_line_items(
+    record: CheckoutSession, url: str, include: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     """The session's line items as a Stripe list (kept for the API's line_items route)."""
-    return list_object(url, [line.to_stripe() for line in record.line_items])
+    return list_object(url, record.line_items_list(include)["data"])

@@ -152,7 +152,14 @@ async def _journey(shop: Shop, http: aiohttp.ClientSession) -> None:
     """A cart of three lines: address, a second rate, a code, tax, then a card payment."""
     sessions = shop.sandbox.client.v1.checkout.sessions
     answers, ids = shop.answers, shop.ids
-    everything = {"expand": ["line_items", "payment_intent", "total_details.breakdown"]}
+    everything = {
+        "expand": [
+            "line_items.data.discounts",
+            "line_items.data.taxes",
+            "payment_intent",
+            "total_details.breakdown",
+        ]
+    }
     session = answers.answer(
         "session create",
         await sessions.create_async(
@@ -193,6 +200,12 @@ async def _journey(shop: Shop, http: aiohttp.ClientSession) -> None:
     await shop.sandbox.state.wait_idle(10)
     answers.answer("after payment", await sessions.retrieve_async(session.id, params=everything))
     answers.answer("line items", await sessions.line_items.list_async(session.id))
+    answers.answer(
+        "line items expanded",
+        await sessions.line_items.list_async(
+            session.id, params={"expand": ["data.discounts", "data.taxes"]}
+        ),
+    )
     answers.answer("listed", await sessions.list_async(params={"limit": 5}))
     v1 = shop.sandbox.client.v1
     answers.answer("coupon after", await v1.coupons.retrieve_async(ids["coupon"]))
@@ -281,8 +294,8 @@ def check_consistent(session: dict[str, Any]) -> None:
         assert line["amount_total"] == (
             line["amount_subtotal"] - line["amount_discount"] + line["amount_tax"]
         )
-        assert sum(d["amount"] for d in line.get("discounts", [])) == line["amount_discount"]
-        assert sum(t["amount"] for t in line.get("taxes", [])) == line["amount_tax"]
+        assert sum(d["amount"] for d in line["discounts"]) == line["amount_discount"]
+        assert sum(t["amount"] for t in line["taxes"]) == line["amount_tax"]
     breakdown = details["breakdown"]
     assert sum(d["amount"] for d in breakdown["discounts"]) == details["amount_discount"]
     assert sum(t["amount"] for t in breakdown["taxes"]) == details["amount_tax"]
@@ -424,6 +437,20 @@ async def test_the_hosted_page_shows_every_line_and_total(shop: Shop) -> None:
     assert 'value="DE" selected' in page
     assert f'value="{shop.ids["express"]}" checked' in page
     assert shop.pages["cache-control"] == "no-store"
+
+
+async def test_line_items_list_carries_the_same_amounts(shop: Shop) -> None:
+    expanded = body(shop, "after payment")["line_items"]["data"]
+    plain = body(shop, "line items")["data"]
+    listed = body(shop, "line items expanded")["data"]
+    assert listed == expanded
+    amounts = ("amount_subtotal", "amount_discount", "amount_tax", "amount_total")
+    assert [[p[a] for a in amounts] for p in plain] == [[e[a] for a in amounts] for e in expanded]
+    # Discounts and taxes of a line are sent only when expanded, as Stripe does.
+    assert all("discounts" not in p and "taxes" not in p for p in plain)
+    discount = listed[0]["discounts"][0]["discount"]
+    assert discount["source"] == {"coupon": shop.ids["coupon"], "type": "coupon"}
+    assert discount["promotion_code"] == shop.ids["promo"]
 
 
 async def test_the_catalog_lists_filter_and_expand(shop: Shop) -> None:

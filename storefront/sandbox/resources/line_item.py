@@ -85,9 +85,9 @@ class LineItem:
             "price": self.price(),
             "quantity": self.quantity,
         }
-        # Stripe includes these only when the line has a discount or tax to report.
-        if discounts:
+        # Stripe includes these only when expanded; then even an empty list is sent.
+        if discounts is not None:
             obj["discounts"] = discounts
-        if taxes:
+        if taxes is not None:
             obj["taxes"] = taxes
         return obj

@@ -222,11 +222,11 @@ class CheckoutSession:
 
     # -- rendering -----------------------------------------------------------------
 
-    def line_items_list(self) -> dict[str, Any]:
-        """The session's line items as a Stripe list."""
+    def line_items_list(self, include: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """The line items as a Stripe list; ``include`` may ask for discounts and taxes."""
         return list_object(
             f"/v1/checkout/sessions/{self.id}/line_items",
-            line_items_json(self),
+            line_items_json(self, include),
         )
 
     def _customer_details(self) -> dict[str, Any] | None:
@@ -345,7 +345,13 @@ class CheckoutSession:
             obj["allowed_payment_method_types"] = list(self.allowed_payment_method_types)
         if self.excluded_payment_method_types is not None:
             obj["excluded_payment_method_types"] = list(self.excluded_payment_method_types)
-        if "line_items" in expand:
-            obj["line_items"] = self.line_items_list()
+        # Expanding a line's discounts or taxes expands the line items too.
+        nested = frozenset(
+            path.removeprefix("line_items.data.")
+            for path in expand
+            if path.startswith("line_items.data.")
+        )
+        if "line_items" in expand or nested:
+            obj["line_items"] = self.line_items_list(nested)
         obj.update(commerce_fields(self, expand))
         return obj

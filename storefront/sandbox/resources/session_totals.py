@@ -26,11 +26,17 @@ def line_discounts(record: CheckoutSession, priced: PricedLine) -> list[dict[str
     return [{"amount": priced.discount, "discount": record.discount.to_stripe()}]
 
 
-def line_items_json(record: CheckoutSession) -> list[dict[str, Any]]:
-    """Every ``item`` with its share of the discount and its tax."""
+def line_items_json(
+    record: CheckoutSession, include: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
+    """Every ``item`` with its amounts; ``discounts``/``taxes`` only when expanded."""
     totals = record.totals()
     return [
-        line.to_stripe(priced, line_discounts(record, priced), line_taxes(record, priced))
+        line.to_stripe(
+            priced,
+            line_discounts(record, priced) if "discounts" in include else None,
+            line_taxes(record, priced) if "taxes" in include else None,
+        )
         for line, priced in zip(record.line_items, totals.lines, strict=True)
     ]
 
