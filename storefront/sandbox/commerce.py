@@ -68,12 +68,12 @@ def parse_commerce(
     allow = None
     if "allow_promotion_codes" in params:
         allow = parse_bool(params["allow_promotion_codes"], "allow_promotion_codes")
-    coupon, promo = _discount(params, currency, now, catalog)
     if "discounts" in params and allow is not None:
         raise invalid(
             "You may only specify one of these parameters: allow_promotion_codes, discounts.",
             "discounts",
         )
+    coupon, promo = _discount(params, currency, now, catalog)
     return CommerceTerms(
         shipping_countries=countries,
         shipping_options=tuple(options),
