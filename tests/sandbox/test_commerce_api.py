@@ -466,3 +466,46 @@ async def test_the_catalog_lists_filter_and_expand(shop: Shop) -> None:
     assert promo["promotion"] == {"coupon": shop.ids["coupon"], "type": "coupon"}
     assert promo["code"] == "TEATIME"
     assert body(shop, "coupon create")["percent_off"] == 10.0
+
+
+async def test_the_complete_helper_enters_address_rate_and_code(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    v1 = sandbox.client.v1
+    coupon = await v1.coupons.create_async(params={"amount_off": 1000, "currency": "eur"})
+    code = f"HELPER{coupon.id}"
+    await v1.promotion_codes.create_async(
+        params={"promotion": {"type": "coupon", "coupon": coupon.id}, "code": code}
+    )
+    express = await v1.shipping_rates.create_async(
+        params={"display_name": "Express", "fixed_amount": {"amount": 1500, "currency": "eur"}}
+    )
+    session = await v1.checkout.sessions.create_async(
+        params=session_params(
+            shipping_address_collection={"allowed_countries": ["DE", "FR"]},
+            shipping_options=[{"shipping_rate": express.id}],
+            allow_promotion_codes=True,
+            automatic_tax={"enabled": True},
+        )
+    )
+    url = f"{sandbox.url}/_sandbox/sessions/{session.id}/complete"
+    async with http.post(url, data={"country": "FR", "promotion_code": "NOPE"}) as response:
+        refused = await response.json()
+        assert response.status == 400, refused
+    assert refused["error"]["param"] == "promotion_code"
+    record = sandbox.state.sessions[session.id]
+    assert (record.status, record.shipping_details, record.discount) == ("open", None, None)
+    form = {"country": "FR", "shipping_rate": express.id, "promotion_code": code}
+    async with http.post(url, data=form) as response:
+        paid = await response.json()
+        assert response.status == 200, paid
+    # 39.98 - 10.00 = 29.98; TVA 20 % = 6.00; express 15.00 + 3.00 TVA.
+    assert paid["shipping_cost"]["shipping_rate"] == express.id
+    assert paid["collected_information"]["shipping_details"]["address"]["country"] == "FR"
+    assert paid["total_details"] == {
+        "amount_discount": 1000,
+        "amount_shipping": 1500,
+        "amount_tax": 900,
+    }
+    assert paid["amount_total"] == 2998 + 1500 + 900
+    assert paid["payment_status"] == "paid"
