@@ -509,3 +509,40 @@ async def test_the_complete_helper_enters_address_rate_and_code(
     }
     assert paid["amount_total"] == 2998 + 1500 + 900
     assert paid["payment_status"] == "paid"
+
+
+async def test_inclusive_prices_keep_their_total_and_show_the_tax_inside(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    sessions = sandbox.client.v1.checkout.sessions
+    line = {
+        "quantity": 1,
+        "price_data": {
+            "currency": "gbp",
+            "unit_amount": 1200,
+            "tax_behavior": "inclusive",
+            "product_data": {"name": "Scarf"},
+        },
+    }
+    session = await sessions.create_async(
+        params=session_params(line_items=[line], automatic_tax={"enabled": True})
+    )
+    status, _ = await post(http, f"{session.url}/address", {"country": "GB"})
+    assert status == 303
+    bodies = Bodies()
+    expand = ["line_items.data.taxes", "total_details.breakdown"]
+    got = raw_body(
+        bodies.answer("inclusive", await sessions.retrieve_async(session.id, {"expand": expand}))
+    )
+    bodies.assert_valid()
+    # 12.00 with 20 % VAT inside: 10.00 net, 2.00 tax; the shopper pays 12.00.
+    assert (got["amount_subtotal"], got["amount_total"]) == (1200, 1200)
+    assert got["total_details"]["amount_tax"] == 200
+    tax = got["line_items"]["data"][0]["taxes"][0]
+    assert (tax["amount"], tax["taxable_amount"], tax["rate"]["inclusive"]) == (200, 1000, True)
+    assert got["line_items"]["data"][0]["price"]["tax_behavior"] == "inclusive"
+
+
+def raw_body(answer: Any) -> dict[str, Any]:
+    """The JSON an SDK call received."""
+    return json.loads(answer.last_response.body)
