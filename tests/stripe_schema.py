@@ -285,6 +285,9 @@ RESOURCES: dict[str, type] = {
     "payment_intent": stripe.PaymentIntent,
     "event": stripe.Event,
     "webhook_endpoint": stripe.WebhookEndpoint,
+    "shipping_rate": stripe.ShippingRate,
+    "coupon": stripe.Coupon,
+    "promotion_code": stripe.PromotionCode,
 }
 
 

@@ -108,7 +108,13 @@ def render_session(record: CheckoutSession, wanted: set[str]) -> dict[str, Any]:
     return record.to_stripe(wanted)
 
 
-SESSION_EXPANDABLE = {"line_items", "payment_intent"}
+SESSION_EXPANDABLE = {
+    "line_items",
+    "line_items.data.discounts",
+    "line_items.data.taxes",
+    "payment_intent",
+    "total_details.breakdown",
+}
 
 
 @api.post("/checkout/sessions")
@@ -117,7 +123,7 @@ async def create_session() -> dict[str, Any]:
     """Create an open Checkout Session."""
     state = sandbox()
     wanted = expansions(g.params, SESSION_EXPANDABLE)
-    record = build_session(g.params, state.now(), state.settings.public_base)
+    record = build_session(g.params, state.now(), state.settings.public_base, state.catalog)
     begin_execution()
     state.add_session(record)
     return render_session(record, wanted)
@@ -165,9 +171,11 @@ async def expire_session(session_id: str) -> dict[str, Any]:
 async def session_line_items(session_id: str) -> dict[str, Any]:
     """The line items of one session, as a list."""
     check_known(g.params, {"limit", "starting_after", "ending_before", "expand"})
+    wanted = expansions(g.params, {"discounts", "taxes"}, "data.")
     record = sandbox().session(session_id)
     url = f"/v1/checkout/sessions/{session_id}/line_items"
-    return paginate(public_line_items(record, url)["data"], g.params, url, "item")
+    items = public_line_items(record, url, frozenset(wanted))["data"]
+    return paginate(items, g.params, url, "item")
 
 
 @api.get("/events/<event_id>")

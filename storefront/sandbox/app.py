@@ -9,6 +9,7 @@ from quart import Quart, Response, render_template, request
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from ..money import format_money
+from . import api_catalog, hosted_extras  # noqa: F401 (their routes join api and pages)
 from .api import api, start_api_request, stripe_headers
 from .backoffice import backoffice
 from .errors import StripeApiError, unrecognized_url

@@ -6,13 +6,17 @@ Parsing ends in a ``SessionRequest``; the object itself lives in ``resources.ses
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from . import validation
 from .errors import invalid, missing_param, unknown_param
 from .objects import list_object
-from .resources import CheckoutSession, LineItem
+from .resources import AppliedDiscount, CheckoutSession, LineItem
+
+if TYPE_CHECKING:
+    from .catalog import Catalog
+    from .commerce import CommerceTerms
 
 MIN_EXPIRY = 30 * 60
 MAX_EXPIRY = 24 * 60 * 60
@@ -35,9 +39,15 @@ CREATE_PARAMS = {
     "expand",
     "locale",
     "ui_mode",
+    # Shipping, discounts and tax: checked in commerce.py.
+    "shipping_address_collection",
+    "shipping_options",
+    "allow_promotion_codes",
+    "discounts",
+    "automatic_tax",
 }
-LINE_ITEM_PARAMS = {"price_data", "quantity"}
-PRICE_DATA_PARAMS = {"currency", "unit_amount", "product_data"}
+LINE_ITEM_PARAMS = {"price", "price_data", "quantity"}
+PRICE_DATA_PARAMS = {"currency", "unit_amount", "product_data", "tax_behavior"}
 PRODUCT_DATA_PARAMS = {"name", "description", "images", "metadata"}
 PAYMENT_INTENT_DATA_PARAMS = {"metadata", "description"}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -108,20 +118,25 @@ def check_url(value: Any, param: str) -> str:
     return validation.check_url(value, param)
 
 
-def parse_line_item(raw: Any, index: int, created: int) -> LineItem:
-    """Validate one ``line_items[n]`` with ``price_data``; return the line it describes."""
+def parse_line_item(
+    raw: Any, index: int, created: int, catalog: Catalog | None = None
+) -> LineItem:
+    """Validate one ``line_items[n]`` (``price`` or ``price_data``); return its line."""
     param = f"line_items[{index}]"
     item = as_dict(raw, param)
-    if "price" in item:
+    check_known(item, LINE_ITEM_PARAMS, param)
+    if "price" in item and "price_data" in item:
         raise invalid(
-            "The sandbox supports line_items with price_data only, not saved prices.",
+            f"You may only specify one of these parameters: {param}[price], {param}[price_data].",
             f"{param}[price]",
         )
-    check_known(item, LINE_ITEM_PARAMS, param)
-    for required in ("price_data", "quantity"):
-        if required not in item:
-            raise missing_param(f"{param}[{required}]")
+    if "price" not in item and "price_data" not in item:
+        raise missing_param(f"{param}[price_data]")
+    if "quantity" not in item:
+        raise missing_param(f"{param}[quantity]")
     quantity = as_int(item["quantity"], f"{param}[quantity]", minimum=1)
+    if "price" in item:
+        return saved_price_line(item["price"], f"{param}[price]", quantity, created, catalog)
     param = f"{param}[price_data]"
     price = as_dict(item["price_data"], param)
     check_known(price, PRICE_DATA_PARAMS, param)
@@ -137,6 +152,12 @@ def parse_line_item(raw: Any, index: int, created: int) -> LineItem:
     if not product.get("name"):
         raise missing_param(f"{param}[product_data][name]")
     images = as_list(product.get("images", []), f"{param}[product_data][images]")
+    tax_behavior = price.get("tax_behavior", "unspecified")
+    if tax_behavior not in ("exclusive", "inclusive", "unspecified"):
+        raise invalid(
+            "Invalid tax_behavior: must be one of exclusive, inclusive, or unspecified",
+            f"{param}[tax_behavior]",
+        )
     return LineItem(
         name=as_str(product["name"], f"{param}[product_data][name]"),
         description=product.get("description"),
@@ -145,6 +166,35 @@ def parse_line_item(raw: Any, index: int, created: int) -> LineItem:
         unit_amount=unit_amount,
         quantity=quantity,
         created=created,
+        tax_behavior=tax_behavior,
+    )
+
+
+def saved_price_line(
+    raw: Any, param: str, quantity: int, created: int, catalog: Catalog | None
+) -> LineItem:
+    """A line bought at a saved, active price of a saved product."""
+    price_id = as_str(raw, param)
+    if catalog is None:
+        raise invalid(f"No such price: '{price_id}'", param)
+    price = catalog.get("price", price_id, param)
+    if not price.active:
+        raise invalid(
+            "The price specified is inactive. This field only accepts active prices.", param
+        )
+    product = catalog.get("product", price.product, param)
+    return LineItem(
+        name=product.name,
+        description=product.description,
+        images=product.images,
+        currency=price.currency,
+        unit_amount=price.unit_amount,
+        quantity=quantity,
+        created=created,
+        tax_behavior=price.tax_behavior,
+        price_id=price.id,
+        product_id=product.id,
+        saved_price=price.to_stripe(),
     )
 
 
@@ -165,6 +215,7 @@ class SessionRequest:
     metadata: dict[str, str]
     pi_metadata: dict[str, str]
     pi_description: str | None
+    terms: CommerceTerms | None = field(default=None)
 
     @property
     def currency(self) -> str:
@@ -177,8 +228,14 @@ class SessionRequest:
         return sum(line.amount for line in self.lines)
 
 
-def parse_session_params(params: dict[str, Any], now: int) -> SessionRequest:
+def parse_session_params(
+    params: dict[str, Any], now: int, catalog: Catalog | None = None
+) -> SessionRequest:
     """Validate ``POST /v1/checkout/sessions`` as Stripe does; 400 naming the bad param."""
+    # commerce.py builds on this module's helpers, so it is imported when first needed.
+    from .catalog import Catalog
+    from .commerce import parse_commerce
+
     check_known(params, CREATE_PARAMS)
     validation.check_session_params(params)
     for required in ("mode", "line_items", "success_url"):
@@ -186,7 +243,8 @@ def parse_session_params(params: dict[str, Any], now: int) -> SessionRequest:
             raise missing_param(required)
     if params["mode"] != "payment":
         raise invalid("The sandbox supports mode=payment only (one-time purchases).", "mode")
-    lines = _parse_lines(params["line_items"], now)
+    catalog = catalog if catalog is not None else Catalog()
+    lines = _parse_lines(params["line_items"], now, catalog)
     allowed = _method_list(params, "allowed_payment_method_types")
     excluded = _method_list(params, "excluded_payment_method_types")
     _check_ui_mode(params.get("ui_mode", "hosted_page"))
@@ -208,15 +266,17 @@ def parse_session_params(params: dict[str, Any], now: int) -> SessionRequest:
         metadata=check_metadata(params.get("metadata", {}), "metadata"),
         pi_metadata=check_metadata(pi_data.get("metadata", {}), "payment_intent_data[metadata]"),
         pi_description=pi_data.get("description"),
+        terms=parse_commerce(params, lines[0].currency, now, catalog),
     )
     # The total is known only once every line is valid.
     validation.check_minimum_amount(request.amount_total, request.currency)
     return request
 
 
-def _parse_lines(raw: Any, now: int) -> tuple[LineItem, ...]:
+def _parse_lines(raw: Any, now: int, catalog: Catalog) -> tuple[LineItem, ...]:
     lines = tuple(
-        parse_line_item(item, index, now) for index, item in enumerate(as_list(raw, "line_items"))
+        parse_line_item(item, index, now, catalog)
+        for index, item in enumerate(as_list(raw, "line_items"))
     )
     if not lines:
         raise missing_param("line_items")
@@ -309,7 +369,7 @@ def _method_list(params: dict[str, Any], name: str) -> list[str] | None:
 
 def new_session(request: SessionRequest, now: int, public_base: str) -> CheckoutSession:
     """An open session built from validated parameters."""
-    return CheckoutSession(
+    record = CheckoutSession(
         created=now,
         expires_at=request.expires_at,
         currency=request.currency,
@@ -327,13 +387,24 @@ def new_session(request: SessionRequest, now: int, public_base: str) -> Checkout
         payment_intent_description=request.pi_description,
         public_base=public_base,
     )
+    if request.terms is not None:
+        record.terms = request.terms
+        if request.terms.coupon is not None:
+            record.discount = AppliedDiscount(
+                request.terms.coupon, request.terms.promotion_code, record.id, now
+            )
+    return record
 
 
-def build_session(params: dict[str, Any], now: int, public_base: str) -> CheckoutSession:
+def build_session(
+    params: dict[str, Any], now: int, public_base: str, catalog: Catalog | None = None
+) -> CheckoutSession:
     """Validate ``POST /v1/checkout/sessions`` parameters and build an open session."""
-    return new_session(parse_session_params(params, now), now, public_base)
+    return new_session(parse_session_params(params, now, catalog), now, public_base)
 
 
-def public_line_items(record: CheckoutSession, url: str) -> dict[str, Any]:
+def public_line_items(
+    record: CheckoutSession, url: str, include: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     """The session's line items as a Stripe list (kept for the API's line_items route)."""
-    return list_object(url, [line.to_stripe() for line in record.line_items])
+    return list_object(url, record.line_items_list(include)["data"])

@@ -19,6 +19,7 @@ from .cards import (
     judge_iban,
     parse_expiry,
 )
+from .countries import country_choices
 from .resources import CheckoutSession, MethodDetails
 from .settings import mask_secret
 from .state import SandboxState
@@ -53,11 +54,14 @@ async def pay_page(
     status: int = 200,
 ) -> tuple[str, int]:
     """The payment page, optionally with an error under one of its forms."""
+    totals = record.totals()
     return (
         await render_template(
             "pay.html",
             session=record,
-            lines=record.line_items,
+            lines=list(zip(record.line_items, totals.lines, strict=True)),
+            totals=totals,
+            countries=country_choices(record),
             error=error,
             error_form=form,
             values=values or {},
@@ -137,7 +141,7 @@ async def pay_card(session_id: str) -> PageResult:
         "expiry": form.get("expiry", "").strip(),
         "name": form.get("name", "").strip(),
     }
-    email_error = check_email(values["email"])
+    email_error = record.missing_inputs() or check_email(values["email"])
     if email_error:
         return await pay_page(record, error=email_error, form="card", values=values, status=400)
     state = sandbox()
@@ -175,7 +179,7 @@ async def pay_bank(session_id: str) -> PageResult:
         "bank_email": form.get("email", "").strip(),
         "bank_name": form.get("name", "").strip(),
     }
-    error = check_email(values["bank_email"])
+    error = record.missing_inputs() or check_email(values["bank_email"])
     attempt = judge_iban(form.get("iban", ""))
     if error is None and attempt.outcome is Outcome.DECLINE:
         error = attempt.message

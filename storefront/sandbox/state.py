@@ -9,6 +9,7 @@ import logging
 import random
 from typing import Any
 
+from .catalog import Catalog
 from .clock import SandboxClock
 from .disputes import auto_dispute_reason, open_dispute
 from .errors import no_such
@@ -45,6 +46,7 @@ class SandboxState:
         self.endpoints: dict[str, Endpoint] = {}
         # Disputes by id, oldest first (``backoffice.py`` opens and closes them).
         self.disputes: dict[str, Dispute] = {}
+        self.catalog = Catalog()
         # Refund ids, oldest first: refunds live on their charges, and several made in
         # one second need this to list newest first across charges.
         self.refund_ids: list[str] = []

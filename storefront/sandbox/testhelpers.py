@@ -15,13 +15,14 @@ from quart import Blueprint, current_app, request
 
 from .checkout import check_known
 from .errors import invalid, no_such
+from .helper_inputs import INPUT_PARAMS, enter_inputs
 from .hosted import iban_details
 from .resources.session import DELAYED_METHODS
 from .state import SandboxState
 
 helpers = Blueprint("sandbox_helpers", __name__, url_prefix="/_sandbox")
 
-COMPLETE_PARAMS = {"payment_method", "outcome", "email", "name"}
+COMPLETE_PARAMS = {"payment_method", "outcome", "email", "name"} | INPUT_PARAMS
 OUTCOMES = ("succeeded", "failed")
 # Stripe's test IBANs whose debits settle with each outcome.
 TEST_IBANS = {"succeeded": "DE89370400440532013000", "failed": "DE62370400440532013001"}
@@ -114,5 +115,6 @@ async def complete_session(session_id: str) -> dict[str, Any]:
     name = params.get("name") or "Test Shopper"
     # A debit is paid from the test IBAN with that outcome, as the hosted page would be.
     details = iban_details(TEST_IBANS[outcome], email, name) if method == "sepa_debit" else None
+    enter_inputs(state, record, params)
     state.complete(record, email, name, method, settles_ok=outcome == "succeeded", details=details)
     return record.to_stripe()

@@ -7,6 +7,7 @@ and renders the complete JSON of the pinned API version with ``to_stripe()``.
 from __future__ import annotations
 
 from .charge import Charge, MethodDetails
+from .discount import AppliedDiscount
 from .dispute import Dispute
 from .event import event_object
 from .line_item import LineItem
@@ -15,6 +16,7 @@ from .refund import Refund
 from .session import CheckoutSession, PendingAuth
 
 __all__ = [
+    "AppliedDiscount",
     "Charge",
     "CheckoutSession",
     "Dispute",

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..objects import new_id
+from ..pricing import PricedLine
 
 
 @dataclass(frozen=True)
@@ -22,14 +23,24 @@ class LineItem:
     id: str = field(default_factory=lambda: new_id("li_"))
     price_id: str = field(default_factory=lambda: new_id("price_"))
     product_id: str = field(default_factory=lambda: new_id("prod_"))
+    tax_behavior: str = "unspecified"
+    # The saved price's JSON when the line named one (``line_items[n][price]``).
+    saved_price: dict[str, Any] | None = field(default=None, compare=False)
+
+    @property
+    def inclusive(self) -> bool:
+        """True when the unit amount already includes tax."""
+        return self.tax_behavior == "inclusive"
 
     @property
     def amount(self) -> int:
-        """Unit amount times quantity, before discounts and taxes (there are none)."""
+        """Unit amount times quantity, before discounts (and exclusive taxes)."""
         return self.unit_amount * self.quantity
 
     def price(self) -> dict[str, Any]:
-        """The ``price``; one made from ``price_data`` is inactive and one-time."""
+        """The ``price``: the saved one, or an inactive one-time price from ``price_data``."""
+        if self.saved_price is not None:
+            return dict(self.saved_price)
         return {
             "id": self.price_id,
             "object": "price",
@@ -44,7 +55,7 @@ class LineItem:
             "nickname": None,
             "product": self.product_id,
             "recurring": None,
-            "tax_behavior": "unspecified",
+            "tax_behavior": self.tax_behavior,
             "tiers_mode": None,
             "transform_quantity": None,
             "type": "one_time",
@@ -52,19 +63,31 @@ class LineItem:
             "unit_amount_decimal": str(self.unit_amount),
         }
 
-    def to_stripe(self) -> dict[str, Any]:
-        """The ``item`` object; its description is the product's name, as Checkout sets it."""
-        return {
+    def to_stripe(
+        self,
+        priced: PricedLine | None = None,
+        discounts: list[dict[str, Any]] | None = None,
+        taxes: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """The ``item``; its description is the product's name, as Checkout sets it."""
+        priced = priced or PricedLine(self.amount, 0, 0, self.inclusive)
+        obj = {
             "id": self.id,
             "object": "item",
             "adjustable_quantity": None,
-            "amount_discount": 0,
-            "amount_subtotal": self.amount,
-            "amount_tax": 0,
-            "amount_total": self.amount,
+            "amount_discount": priced.discount,
+            "amount_subtotal": priced.subtotal,
+            "amount_tax": priced.tax,
+            "amount_total": priced.total,
             "currency": self.currency,
             "description": self.name,
             "metadata": {},
             "price": self.price(),
             "quantity": self.quantity,
         }
+        # Stripe includes these only when expanded; then even an empty list is sent.
+        if discounts is not None:
+            obj["discounts"] = discounts
+        if taxes is not None:
+            obj["taxes"] = taxes
+        return obj

@@ -6,11 +6,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import invalid
-from ..objects import list_object, new_id, payment_method_configuration
+from ..objects import empty_address, list_object, new_id, payment_method_configuration
+from ..pricing import Totals, price_session
 from .charge import Charge, MethodDetails
+from .discount import AppliedDiscount
 from .line_item import LineItem
 from .payment_intent import PaymentIntent
 from .refund import Refund
+from .session_totals import commerce_fields, line_items_json
+from .shipping_rate import ShippingRate
+from .tax import rate_for
+from .terms import CommerceTerms
 
 # Bank debits complete unpaid and settle later.
 DELAYED_METHODS = ("sepa_debit",)
@@ -52,13 +58,55 @@ class CheckoutSession:
     payer: MethodDetails | None = None
     payment_intent: PaymentIntent | None = None
     pending_auth: PendingAuth | None = None
+    terms: CommerceTerms = field(default_factory=CommerceTerms)
+    discount: AppliedDiscount | None = None
+    # {"name", "address"} once the shopper entered a shipping address.
+    shipping_details: dict[str, Any] | None = None
+    # Country and postal code asked for tax when no shipping address is collected.
+    billing_address: dict[str, Any] | None = None
+    rate_index: int = 0
 
     # -- derived fields ------------------------------------------------------------
 
     @property
+    def shipping_rate(self) -> ShippingRate | None:
+        """The chosen shipping rate; the first one until the shopper picks another."""
+        options = self.terms.shipping_options
+        return options[self.rate_index] if options else None
+
+    @property
+    def tax_country(self) -> str | None:
+        """Where tax is owed: the shipping address, else the billing address."""
+        for source in (self.shipping_details, {"address": self.billing_address}):
+            address = (source or {}).get("address") or {}
+            if address.get("country"):
+                return address["country"]
+        return None
+
+    def totals(self) -> Totals:
+        """Subtotal, discount spread over the lines, shipping, tax and total."""
+        rate = rate_for(self.tax_country) if self.terms.automatic_tax else None
+        shipping = self.shipping_rate
+        return price_session(
+            [(line.amount, line.inclusive) for line in self.line_items],
+            self.discount.coupon.terms() if self.discount else None,
+            shipping.amount if shipping else 0,
+            shipping.inclusive if shipping else False,
+            rate.percentage if rate else None,
+        )
+
+    @property
     def amount_total(self) -> int:
-        """The sum of the lines (no discounts, shipping or taxes in the sandbox)."""
-        return sum(line.amount for line in self.line_items)
+        """What the shopper pays: subtotal - discount + shipping + exclusive tax."""
+        return self.totals().total
+
+    def missing_inputs(self) -> str | None:
+        """Why the session cannot be paid yet, or None when it can."""
+        if self.terms.shipping_countries is not None and self.shipping_details is None:
+            return "Enter a shipping address first."
+        if self.terms.automatic_tax and self.tax_country is None:
+            return "Enter your country and postal code first, so tax can be calculated."
+        return None
 
     @property
     def payment_status(self) -> str:
@@ -90,6 +138,22 @@ class CheckoutSession:
 
     # -- transitions ---------------------------------------------------------------
 
+    def collect_address(
+        self, name: str, address: dict[str, Any] | None, rate_id: str | None, shipping: bool
+    ) -> None:
+        """Keep the shopper's shipping (or billing) address and chosen shipping rate."""
+        if address is not None and shipping:
+            self.shipping_details = {"address": address, "name": name}
+        elif address is not None:
+            self.billing_address = address
+        ids = [rate.id for rate in self.terms.shipping_options]
+        if rate_id in ids:
+            self.rate_index = ids.index(rate_id)
+
+    def apply_discount(self, discount: AppliedDiscount | None) -> None:
+        """Apply a promotion code the shopper entered, or remove it (None)."""
+        self.discount = discount
+
     def await_authentication(self, details: MethodDetails) -> None:
         """Hold the card until the shopper passes or fails 3D Secure."""
         self.pending_auth = PendingAuth(details)
@@ -105,6 +169,8 @@ class CheckoutSession:
         self.status = "complete"
         self.pending_auth = None
         self.payer = details
+        if self.discount is not None:
+            self.discount.redeem()
         self.payment_intent = PaymentIntent.start(
             amount=self.amount_total,
             currency=self.currency,
@@ -156,18 +222,20 @@ class CheckoutSession:
 
     # -- rendering -----------------------------------------------------------------
 
-    def line_items_list(self) -> dict[str, Any]:
-        """The session's line items as a Stripe list."""
+    def line_items_list(self, include: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """The line items as a Stripe list; ``include`` may ask for discounts and taxes."""
         return list_object(
             f"/v1/checkout/sessions/{self.id}/line_items",
-            [line.to_stripe() for line in self.line_items],
+            line_items_json(self, include),
         )
 
     def _customer_details(self) -> dict[str, Any] | None:
         if self.payer is None:
             return None
+        # Stripe records the billing address, or the shipping address when it asked none.
+        address = self.billing_address or (self.shipping_details or {}).get("address")
         return {
-            "address": None,
+            "address": {**empty_address(), **address} if address else None,
             "business_name": None,
             "email": self.payer.email,
             "individual_name": None,
@@ -277,6 +345,13 @@ class CheckoutSession:
             obj["allowed_payment_method_types"] = list(self.allowed_payment_method_types)
         if self.excluded_payment_method_types is not None:
             obj["excluded_payment_method_types"] = list(self.excluded_payment_method_types)
-        if "line_items" in expand:
-            obj["line_items"] = self.line_items_list()
+        # Expanding a line's discounts or taxes expands the line items too.
+        nested = frozenset(
+            path.removeprefix("line_items.data.")
+            for path in expand
+            if path.startswith("line_items.data.")
+        )
+        if "line_items" in expand or nested:
+            obj["line_items"] = self.line_items_list(nested)
+        obj.update(commerce_fields(self, expand))
         return obj
