@@ -16,6 +16,7 @@ from storefront.config import Settings
 from storefront.db import Database, DatabaseGone
 from storefront.errors import ShopError
 from storefront.money import format_money, format_timestamp
+from storefront.orders import OrderStatus
 from storefront.payments import PaymentGateway, StripePayments
 from storefront.ratelimit import CheckoutLimiter
 from storefront.resources import STATIC, TEMPLATES
@@ -40,6 +41,8 @@ def create_app(
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["when"] = format_timestamp
     app.jinja_env.globals["sandbox_mode"] = settings.sandbox
+    # Templates name statuses through the enum, never as strings of their own.
+    app.jinja_env.globals["OrderStatus"] = OrderStatus
 
     # Never create the database here: a missing file is a wrong path or a lost
     # disk, and a fresh empty database would quietly hide every order.

@@ -6,9 +6,11 @@ mappings, and the rules are plain Python that unit tests run without I/O.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import secrets
 import sqlite3
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -215,12 +217,14 @@ def _open_order(
         order_id = int(existing["id"])
         # A checkout call starts again now: the reconciler counts its time in
         # flight from updated_at, so it must not abort the order meanwhile.
-        conn.execute(f"UPDATE orders SET updated_at = {_NOW} WHERE id = ?", (order_id,))
+        conn.execute("UPDATE orders SET updated_at = ? WHERE id = ?", (timestamp(), order_id))
     else:
         # A form whose attempt already led somewhere else starts afresh.
+        now = timestamp()
         cursor = conn.execute(
             "INSERT INTO orders (token, product_id, quantity, amount_total, currency,"
-            " checkout_attempt, expires_at) VALUES (?, ?, 1, ?, ?, ?, ?)",
+            " checkout_attempt, expires_at, created_at, updated_at)"
+            " VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?)",
             (
                 new_token(),
                 product_id,
@@ -228,6 +232,8 @@ def _open_order(
                 currency,
                 None if existing else attempt,
                 expires_at,
+                now,
+                now,
             ),
         )
         order_id = int(cursor.lastrowid or 0)
@@ -237,7 +243,14 @@ def _open_order(
     return row
 
 
-_NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+def timestamp(at: float | None = None) -> str:
+    """UTC as the schema stores it (``2026-01-31T12:00:00.000Z``), now or at unix ``at``.
+
+    Computed here rather than in SQL so every backend writes the same text,
+    which sorts and compares in time order.
+    """
+    when = dt.datetime.fromtimestamp(time.time() if at is None else at, dt.UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
 async def attach_session(db: Database, order_id: int, session_id: str) -> bool:
@@ -251,10 +264,10 @@ async def attach_session(db: Database, order_id: int, session_id: str) -> bool:
 
 def _attach_session(conn: sqlite3.Connection, order_id: int, session_id: str) -> bool:
     cursor = conn.execute(
-        f"UPDATE orders SET stripe_session_id = ?, updated_at = {_NOW}"
-        " WHERE id = ? AND status = 'pending'"
+        "UPDATE orders SET stripe_session_id = ?, updated_at = ?"
+        " WHERE id = ? AND status = ?"
         " AND (stripe_session_id IS NULL OR stripe_session_id = ?)",
-        (session_id, order_id, session_id),
+        (session_id, timestamp(), order_id, OrderStatus.PENDING.value, session_id),
     )
     return cursor.rowcount == 1
 
@@ -268,11 +281,17 @@ def abort_without_session(
     (updated_at); the check and the move are one conditional update, so a
     session attached a moment ago, or a second click, wins.
     """
+    now = time.time()
     cursor = conn.execute(
-        f"UPDATE orders SET status = 'aborted', updated_at = {_NOW}"
-        " WHERE id = ? AND status = 'pending' AND stripe_session_id IS NULL"
-        " AND updated_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)",
-        (order_id, f"-{max(untouched_for, 0.0)} seconds"),
+        "UPDATE orders SET status = ?, updated_at = ?"
+        " WHERE id = ? AND status = ? AND stripe_session_id IS NULL AND updated_at <= ?",
+        (
+            OrderStatus.ABORTED.value,
+            timestamp(now),
+            order_id,
+            OrderStatus.PENDING.value,
+            timestamp(now - max(untouched_for, 0.0)),
+        ),
     )
     if cursor.rowcount != 1:
         return False
@@ -283,9 +302,9 @@ def abort_without_session(
 def flag(conn: sqlite3.Connection, order_id: int, reason: str) -> None:
     """Flag the order for the shopkeeper; the first reason stays on the order."""
     conn.execute(
-        f"UPDATE orders SET flag_reason = coalesce(flag_reason, ?),"
-        f" flagged_at = coalesce(flagged_at, {_NOW}) WHERE id = ?",
-        (reason[:500], order_id),
+        "UPDATE orders SET flag_reason = coalesce(flag_reason, ?),"
+        " flagged_at = coalesce(flagged_at, ?) WHERE id = ?",
+        (reason[:500], timestamp(), order_id),
     )
 
 
@@ -327,13 +346,21 @@ def transition(
     if is_recovery(before, new):
         reason = f"Stripe reports {new.value} for an order that was {before.value}"
     cursor = conn.execute(
-        f"UPDATE orders SET status = ?,"
-        f" payment_intent = coalesce(?, payment_intent),"
-        f" customer_email = coalesce(?, customer_email),"
-        f" stripe_session_id = coalesce(stripe_session_id, ?),"
-        f" updated_at = {_NOW}"
-        f" WHERE id = ? AND status = ?",
-        (new.value, payment_intent, customer_email, session_id, order_id, before.value),
+        "UPDATE orders SET status = ?,"
+        " payment_intent = coalesce(?, payment_intent),"
+        " customer_email = coalesce(?, customer_email),"
+        " stripe_session_id = coalesce(stripe_session_id, ?),"
+        " updated_at = ?"
+        " WHERE id = ? AND status = ?",
+        (
+            new.value,
+            payment_intent,
+            customer_email,
+            session_id,
+            timestamp(),
+            order_id,
+            before.value,
+        ),
     )
     if cursor.rowcount != 1:
         return None
@@ -352,9 +379,9 @@ def _record(
     note: str | None = None,
 ) -> None:
     conn.execute(
-        "INSERT OR IGNORE INTO order_events (order_id, status, source, stripe_event_id, note)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (order_id, status.value, source, stripe_event_id, note),
+        "INSERT INTO order_events (order_id, status, source, stripe_event_id, note, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (order_id, status.value, source, stripe_event_id, note, timestamp()),
     )
 
 
@@ -413,7 +440,9 @@ async def is_known(
 def record_webhook_event(conn: sqlite3.Connection, event_id: str, event_type: str) -> bool:
     """Remember an event id; False if it was seen before (a duplicate delivery)."""
     cursor = conn.execute(
-        "INSERT OR IGNORE INTO webhook_events (id, type) VALUES (?, ?)", (event_id, event_type)
+        "INSERT INTO webhook_events (id, type, received_at) VALUES (?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
+        (event_id, event_type, timestamp()),
     )
     return cursor.rowcount == 1
 
@@ -427,9 +456,14 @@ async def stale_open_orders(
     processing for days must not hide the rest behind a fixed first page.
     """
     rows = await db.fetch_all(
-        _ORDER_SELECT + " WHERE o.status IN ('pending', 'processing')"
-        " AND o.updated_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)"
-        " AND o.id > ? ORDER BY o.id LIMIT ?",
-        (f"-{older_than_seconds} seconds", after_id, limit),
+        _ORDER_SELECT + " WHERE o.status IN (?, ?)"
+        " AND o.updated_at < ? AND o.id > ? ORDER BY o.id LIMIT ?",
+        (
+            OrderStatus.PENDING.value,
+            OrderStatus.PROCESSING.value,
+            timestamp(time.time() - older_than_seconds),
+            after_id,
+            limit,
+        ),
     )
     return [Order.from_row(r) for r in rows]
