@@ -94,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     command("init-db", _init_db, "Create the database and its tables (safe to repeat).")
+    command("migrate", _migrate, "Bring an existing database's schema up to this version.")
 
     add = command("add-product", _add_product, "Add a product, or update it by slug.")
     add.add_argument("--slug", required=True, help="URL name: lowercase letters, digits, -")
@@ -143,6 +144,19 @@ async def _init_db(args: argparse.Namespace, settings: Settings) -> None:
 
     await init_db(settings.database)
     print(f"database ready: {settings.database}")
+
+
+async def _migrate(args: argparse.Namespace, settings: Settings) -> None:
+    from storefront.db import migrate, require_database
+    from storefront.migrations import HEAD
+
+    # Migrating never creates a database: a wrong path must not yield an empty shop.
+    require_database(settings.database)
+    before = await asyncio.to_thread(migrate, settings.database)
+    if before == HEAD:
+        print(f"database schema already at {HEAD}: {settings.database}")
+    else:
+        print(f"database schema migrated from {before} to {HEAD}: {settings.database}")
 
 
 async def _save(settings: Settings, products: list) -> int:  # type: ignore[type-arg]
