@@ -199,7 +199,7 @@ async def _import_products(args: argparse.Namespace, settings: Settings) -> None
 async def _serve(args: argparse.Namespace, settings: Settings) -> None:
     from storefront import create_app
     from storefront.catalog import read_products_file
-    from storefront.db import require_database
+    from storefront.db import require_database, require_schema
     from storefront.serving import serve_app
 
     if not settings.database.exists():
@@ -210,6 +210,8 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> None:
         # The sandbox demo (`make run`) starts with a shop to look at.
         await _save(settings, read_products_file(SAMPLE_PRODUCTS))
         print(f"created {settings.database} with the sample products")
+    # One line before anything listens: a schema of another version needs `migrate`.
+    require_schema(settings.database)
     if "STOREFRONT_BASE_URL" not in os.environ:
         settings = dataclasses.replace(settings, base_url=f"http://{args.host}:{args.port}")
 

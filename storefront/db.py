@@ -221,6 +221,16 @@ def check_schema(conn: sqlite3.Connection) -> None:
     )
 
 
+def require_schema(path: Path) -> None:
+    """Raise SchemaError unless the database at ``path`` is at the head revision."""
+    # Read-only: checking must never create or change anything.
+    conn = sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        check_schema(conn)
+    finally:
+        conn.close()
+
+
 def _url(path: Path) -> str:
     return f"sqlite:///{path}"
 
