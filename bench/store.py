@@ -1,6 +1,6 @@
 """The webhook's apply transaction on three data-access paths, side by side (issue 12).
 
-Each transaction is the one ``fulfilment._record_and_apply`` runs for a paying
+Each transaction is the one ``store.sqlite.record_and_apply`` runs for a paying
 ``checkout.session.completed``: record the event id (deduped), find the order by
 session, read it, move it with a conditional update, add its timeline row.
 Paths, interleaved round by round on fresh copies of one database:

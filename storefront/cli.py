@@ -160,13 +160,12 @@ async def _migrate(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def _save(settings: Settings, products: list) -> int:  # type: ignore[type-arg]
-    from storefront.catalog import save_products
-    from storefront.db import Database
+    from storefront.store.sqlite import SQLiteStore
 
-    db = Database(settings.database, busy_timeout_ms=settings.db_busy_timeout_ms)
+    db = SQLiteStore(settings.database, busy_timeout_ms=settings.db_busy_timeout_ms)
     await db.open()
     try:
-        return await save_products(db, products)
+        return await db.save_products(products)
     finally:
         await db.close()
 
@@ -259,12 +258,12 @@ async def _sandbox(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def _reconcile(args: argparse.Namespace, settings: Settings) -> None:
-    from storefront.db import Database
     from storefront.fulfilment import reconcile
     from storefront.payments import StripePayments
+    from storefront.store.sqlite import SQLiteStore
 
     # Never create it: an empty database here would let `serve` start on it later.
-    db = Database(settings.database, busy_timeout_ms=settings.db_busy_timeout_ms, create=False)
+    db = SQLiteStore(settings.database, busy_timeout_ms=settings.db_busy_timeout_ms, create=False)
     payments = StripePayments.from_settings(settings)
     await db.open()
     await payments.open()

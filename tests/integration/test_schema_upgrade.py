@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from storefront import migrations, orders
-from storefront.db import Database, SchemaError, migrate
+from storefront import migrations
+from storefront.db import SchemaError, migrate
 from storefront.orders import OrderStatus
 from storefront.resources import SCHEMA
+from storefront.store.sqlite import SQLiteStore
 
 # schema.sql as the shop shipped it at version 1, kept verbatim.
 SCHEMA_V1 = Path(__file__).resolve().parent.parent / "data" / "schema_v1.sql"
@@ -82,10 +83,10 @@ async def test_a_v1_database_with_orders_migrates_and_keeps_every_row(tmp_path: 
     assert migrate(path) == "0001"
     assert revision(path) == migrations.HEAD
 
-    db = Database(path, create=False)
+    db = SQLiteStore(path, create=False)
     await db.open()
     try:
-        found = await orders.get_with_timeline(db, "tok-paid")
+        found = await db.order_with_timeline("tok-paid")
         assert found is not None
         order, timeline = found
         assert (order.status, order.customer_email, order.flagged) == (
@@ -99,8 +100,8 @@ async def test_a_v1_database_with_orders_migrates_and_keeps_every_row(tmp_path: 
             (OrderStatus.PAID, None),
         ]
         # The upgraded database works as a new one: an old open order can be flagged.
-        await db.write(orders.flag, 2, "checked after the upgrade")
-        flagged = await orders.get_by_id(db, 2)
+        await db.flag(2, "checked after the upgrade")
+        flagged = await db.order_by_id(2)
         assert flagged is not None and flagged.flag_reason == "checked after the upgrade"
     finally:
         await db.close()
@@ -120,7 +121,7 @@ async def test_the_shop_refuses_an_old_schema_untouched_and_says_to_migrate(
 ) -> None:
     path = tmp_path / "v1.sqlite3"
     make_v1_database(path)
-    db = Database(path, create=False)
+    db = SQLiteStore(path, create=False)
     with pytest.raises(SchemaError, match=r"version 1 .*run `storefront migrate`"):
         await db.open()
     await db.close()
@@ -154,7 +155,7 @@ async def test_a_database_from_a_newer_shop_is_refused_untouched(tmp_path: Path)
     make_v1_database(path)
     with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA user_version = 3")
-    db = Database(path)
+    db = SQLiteStore(path)
     with pytest.raises(SchemaError, match="newer"):
         await db.open()
     await db.close()
@@ -170,7 +171,7 @@ async def test_an_unknown_revision_is_refused_by_the_shop_and_by_migrate(tmp_pat
         conn.execute("UPDATE alembic_version SET version_num = '9999'")
     with pytest.raises(SchemaError, match="9999 is newer"):
         migrate(path)
-    db = Database(path, create=False)
+    db = SQLiteStore(path, create=False)
     with pytest.raises(SchemaError, match="9999 is newer"):
         await db.open()
     await db.close()
