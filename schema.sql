@@ -1,5 +1,7 @@
--- The whole schema of the shop. Applied by `storefront init-db`; every
--- statement is idempotent so it can run against an existing database.
+-- The whole schema of the shop, readable in one place. Databases are built by
+-- the migrations in storefront/migrations/ (`storefront init-db`, `storefront
+-- migrate`); tests hold this file to what they build, and the status CHECK to
+-- storefront.orders.OrderStatus.
 -- Money is in integer minor units; currency is a lowercase ISO 4217 code.
 
 CREATE TABLE IF NOT EXISTS products (

@@ -13,12 +13,15 @@ from quart import Quart, Response, render_template, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from storefront.config import Settings
-from storefront.db import Database, DatabaseGone
+from storefront.db import DatabaseGone
 from storefront.errors import ShopError
 from storefront.money import format_money, format_timestamp
+from storefront.orders import OrderStatus
 from storefront.payments import PaymentGateway, StripePayments
 from storefront.ratelimit import CheckoutLimiter
 from storefront.resources import STATIC, TEMPLATES
+from storefront.store import Store
+from storefront.store.sqlite import SQLiteStore
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +43,12 @@ def create_app(
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["when"] = format_timestamp
     app.jinja_env.globals["sandbox_mode"] = settings.sandbox
+    # Templates name statuses through the enum, never as strings of their own.
+    app.jinja_env.globals["OrderStatus"] = OrderStatus
 
     # Never create the database here: a missing file is a wrong path or a lost
     # disk, and a fresh empty database would quietly hide every order.
-    db = Database(settings.database, busy_timeout_ms=settings.db_busy_timeout_ms, create=False)
+    db = SQLiteStore(settings.database, busy_timeout_ms=settings.db_busy_timeout_ms, create=False)
     gateway = payments or StripePayments.from_settings(settings)
     app.extensions["db"] = db
     app.extensions["payments"] = gateway
@@ -105,7 +110,7 @@ def _drop_sync_context_processors(app: Quart) -> None:
             processors[:] = [p for p in processors if inspect.iscoroutinefunction(p)]
 
 
-async def _reconcile_forever(db: Database, payments: PaymentGateway, settings: Settings) -> None:
+async def _reconcile_forever(db: Store, payments: PaymentGateway, settings: Settings) -> None:
     """Periodically converge orders whose webhooks never came."""
     from storefront.fulfilment import reconcile
 

@@ -1,21 +1,22 @@
-"""Products: queries, the shopkeeper's import, and the catalog page."""
+"""Products: what they are, the shopkeeper's import, and the catalog page."""
 
 from __future__ import annotations
 
 import re
 import secrets
-import sqlite3
 import time
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quart import Blueprint, current_app, render_template
 
-from storefront.db import Database
 from storefront.money import normalise_currency, parse_price
+
+if TYPE_CHECKING:
+    from storefront.store import Store
 
 bp = Blueprint("catalog", __name__)
 
@@ -90,37 +91,6 @@ class NewProduct:
         )
 
 
-async def active_products(db: Database) -> list[Product]:
-    """Products on sale, in the order they were added."""
-    rows = await db.fetch_all("SELECT * FROM products WHERE active = 1 ORDER BY id")
-    return [Product.from_row(r) for r in rows]
-
-
-async def product_by_slug(db: Database, slug: str) -> Product | None:
-    """The product with this slug, on sale or not."""
-    row = await db.fetch_one("SELECT * FROM products WHERE slug = ?", (slug,))
-    return Product.from_row(row) if row else None
-
-
-async def save_products(db: Database, products: list[NewProduct]) -> int:
-    """Insert or update products by slug, all in one transaction; return how many."""
-    return await db.write(_upsert_products, products)
-
-
-def _upsert_products(conn: sqlite3.Connection, products: list[NewProduct]) -> int:
-    for p in products:
-        conn.execute(
-            "INSERT INTO products (slug, name, description, unit_amount, currency, image,"
-            " active) VALUES (?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (slug) DO UPDATE SET name = excluded.name,"
-            " description = excluded.description, unit_amount = excluded.unit_amount,"
-            " currency = excluded.currency, image = excluded.image,"
-            " active = excluded.active",
-            (p.slug, p.name, p.description, p.unit_amount, p.currency, p.image, int(p.active)),
-        )
-    return len(products)
-
-
 def read_products_file(path: Path) -> list[NewProduct]:
     """Read ``[[product]]`` tables from a TOML file; raise ValueError on bad entries."""
     try:
@@ -155,11 +125,11 @@ class CatalogPage:
         self._parts: list[str] = []
         self._rendered_at = float("-inf")
 
-    async def render(self, db: Database) -> str:
+    async def render(self, db: Store) -> str:
         """The page with a fresh nonce in every Buy form."""
         now = time.monotonic()
         if now - self._rendered_at > self.max_age:
-            products = await active_products(db)
+            products = await db.active_products()
             html = await render_template(
                 "catalog.html", products=products, attempts=_Marked(self.MARKER)
             )

@@ -8,9 +8,6 @@ import time
 
 from quart import Blueprint, Response, current_app, redirect, request
 
-from storefront import orders
-from storefront.catalog import product_by_slug
-from storefront.db import Database
 from storefront.errors import (
     CheckoutUnavailable,
     ProductNotFound,
@@ -19,6 +16,7 @@ from storefront.errors import (
 )
 from storefront.fulfilment import abort_order
 from storefront.payments import CheckoutRequest, PaymentError, PaymentGateway
+from storefront.store import Store
 
 log = logging.getLogger(__name__)
 bp = Blueprint("checkout", __name__)
@@ -56,7 +54,7 @@ async def checkout(slug: str) -> Response:
 
 
 async def start_checkout(
-    db: Database,
+    db: Store,
     payments: PaymentGateway,
     base_url: str,
     slug: str,
@@ -70,7 +68,7 @@ async def start_checkout(
     The session stops taking payments ``expires_after`` seconds after the
     order was opened; the order stores when, and the reconciler waits for it.
     """
-    product = await product_by_slug(db, slug)
+    product = await db.product_by_slug(slug)
     if product is None:
         raise ProductNotFound()
     if not product.active:
@@ -78,8 +76,7 @@ async def start_checkout(
     if attempt is not None and not ATTEMPT.match(attempt):
         attempt = None
     # Price and currency come from our database, never from the form.
-    order = await orders.open_order(
-        db,
+    order = await db.open_order(
         product.id,
         product.unit_amount,
         product.currency,
@@ -111,7 +108,7 @@ async def start_checkout(
     if not session.url:
         log.warning("order_id=%s: session %s is no longer open", order.id, session.id)
         raise CheckoutUnavailable()
-    if not await orders.attach_session(db, order.id, session.id):
+    if not await db.attach_session(order.id, session.id):
         # The order was given up on while we waited for Stripe (the reconciler
         # aborted it): nobody must pay this session, so close it at once.
         log.warning(

@@ -94,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     command("init-db", _init_db, "Create the database and its tables (safe to repeat).")
+    command("migrate", _migrate, "Bring an existing database's schema up to this version.")
 
     add = command("add-product", _add_product, "Add a product, or update it by slug.")
     add.add_argument("--slug", required=True, help="URL name: lowercase letters, digits, -")
@@ -145,14 +146,26 @@ async def _init_db(args: argparse.Namespace, settings: Settings) -> None:
     print(f"database ready: {settings.database}")
 
 
-async def _save(settings: Settings, products: list) -> int:  # type: ignore[type-arg]
-    from storefront.catalog import save_products
-    from storefront.db import Database
+async def _migrate(args: argparse.Namespace, settings: Settings) -> None:
+    from storefront.db import migrate, require_database
+    from storefront.migrations import HEAD
 
-    db = Database(settings.database, busy_timeout_ms=settings.db_busy_timeout_ms)
+    # Migrating never creates a database: a wrong path must not yield an empty shop.
+    require_database(settings.database)
+    before = await asyncio.to_thread(migrate, settings.database)
+    if before == HEAD:
+        print(f"database schema already at {HEAD}: {settings.database}")
+    else:
+        print(f"database schema migrated from {before} to {HEAD}: {settings.database}")
+
+
+async def _save(settings: Settings, products: list) -> int:  # type: ignore[type-arg]
+    from storefront.store.sqlite import SQLiteStore
+
+    db = SQLiteStore(settings.database, busy_timeout_ms=settings.db_busy_timeout_ms)
     await db.open()
     try:
-        return await save_products(db, products)
+        return await db.save_products(products)
     finally:
         await db.close()
 
@@ -185,7 +198,7 @@ async def _import_products(args: argparse.Namespace, settings: Settings) -> None
 async def _serve(args: argparse.Namespace, settings: Settings) -> None:
     from storefront import create_app
     from storefront.catalog import read_products_file
-    from storefront.db import require_database
+    from storefront.db import require_database, require_schema
     from storefront.serving import serve_app
 
     if not settings.database.exists():
@@ -196,6 +209,8 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> None:
         # The sandbox demo (`make run`) starts with a shop to look at.
         await _save(settings, read_products_file(SAMPLE_PRODUCTS))
         print(f"created {settings.database} with the sample products")
+    # One line before anything listens: a schema of another version needs `migrate`.
+    require_schema(settings.database)
     if "STOREFRONT_BASE_URL" not in os.environ:
         settings = dataclasses.replace(settings, base_url=f"http://{args.host}:{args.port}")
 
@@ -243,12 +258,12 @@ async def _sandbox(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def _reconcile(args: argparse.Namespace, settings: Settings) -> None:
-    from storefront.db import Database
     from storefront.fulfilment import reconcile
     from storefront.payments import StripePayments
+    from storefront.store.sqlite import SQLiteStore
 
     # Never create it: an empty database here would let `serve` start on it later.
-    db = Database(settings.database, busy_timeout_ms=settings.db_busy_timeout_ms, create=False)
+    db = SQLiteStore(settings.database, busy_timeout_ms=settings.db_busy_timeout_ms, create=False)
     payments = StripePayments.from_settings(settings)
     await db.open()
     await payments.open()

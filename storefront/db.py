@@ -1,4 +1,4 @@
-"""The SQLite database: a writer thread, an aiosqlite reader, the schema."""
+"""The SQLite database: a writer thread, an aiosqlite reader, its schema's revision."""
 
 from __future__ import annotations
 
@@ -14,21 +14,10 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from storefront import migrations
 from storefront.config import ConfigError
-from storefront.resources import SCHEMA
 
 log = logging.getLogger(__name__)
-
-SCHEMA_VERSION = 2
-
-# Columns added since version 1, as (table, column, definition). A database of
-# an older version gains them before schema.sql runs (its indexes name them).
-_ADDED_COLUMNS = (
-    ("orders", "expires_at", "INTEGER"),
-    ("orders", "flag_reason", "TEXT"),
-    ("orders", "flagged_at", "TEXT"),
-    ("order_events", "note", "TEXT"),
-)
 
 _PRAGMAS = (
     "PRAGMA journal_mode = WAL",
@@ -81,7 +70,11 @@ def _connect_writer(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     for pragma in (*_PRAGMAS, f"PRAGMA busy_timeout = {int(busy_timeout_ms)}"):
         conn.execute(pragma)
-    apply_schema(conn)
+    try:
+        check_schema(conn)
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
@@ -116,9 +109,14 @@ class Database:
         self._file: tuple[int, int] | None = None
 
     async def open(self) -> None:
-        """Open both connections, creating the file and schema if allowed and needed."""
+        """Open both connections; with ``create``, make or migrate the database first.
+
+        Without ``create`` (the running shop) a database whose schema is not this
+        shop's head is refused with a SchemaError saying what to run.
+        """
         if self.create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(migrate, self.path)
         else:
             require_database(self.path)
         # Absolute, so the identity check below is immune to a change of directory.
@@ -192,36 +190,86 @@ class Database:
         return list(await self._reader.execute_fetchall(sql, tuple(params)))
 
 
-class SchemaError(RuntimeError):
-    """The database was written by a newer version of the shop."""
+class SchemaError(ConfigError):
+    """The database's schema is not the one this shop runs on."""
 
 
-def apply_schema(conn: sqlite3.Connection) -> None:
-    """Create what is missing, upgrade an older database, record the schema version."""
-    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    if version > SCHEMA_VERSION:
+def _schema_state(conn: sqlite3.Connection) -> tuple[str | None, int, bool]:
+    """The recorded revision, the legacy ``user_version`` and whether the shop's tables exist."""
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    revision = None
+    if "alembic_version" in tables:
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        revision = row[0] if row else None
+    user_version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    return revision, user_version, "orders" in tables
+
+
+def check_schema(conn: sqlite3.Connection) -> None:
+    """Raise SchemaError, in one line saying what to do, unless the schema is at head."""
+    revision, user_version, _ = _schema_state(conn)
+    if revision == migrations.HEAD:
+        return
+    if revision is not None and revision not in migrations.revisions():
         raise SchemaError(
-            f"database schema version {version} is newer than this shop's {SCHEMA_VERSION}"
+            f"database schema {revision} is newer than this shop's {migrations.HEAD}: "
+            "run the shop that wrote it"
         )
-    if 0 < version < SCHEMA_VERSION:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            _add_missing_columns(conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-    conn.executescript(SCHEMA.read_text(encoding="utf-8"))
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    at = revision or f"version {user_version} (before migrations)"
+    raise SchemaError(
+        f"database schema is at {at}, this shop needs {migrations.HEAD}: run `storefront migrate`"
+    )
 
 
-def _add_missing_columns(conn: sqlite3.Connection) -> None:
-    # Only ADD COLUMN with NULL defaults: SQLite does it without rewriting rows.
-    for table, column, definition in _ADDED_COLUMNS:
-        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-        if present and column not in present:
-            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
-            log.info("database upgraded: %s.%s added", table, column)
+def require_schema(path: Path) -> None:
+    """Raise SchemaError unless the database at ``path`` is at the head revision."""
+    # Read-only: checking must never create or change anything.
+    conn = sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        check_schema(conn)
+    finally:
+        conn.close()
+
+
+def _url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def migrate(path: Path | str) -> str:
+    """Bring the database at ``path`` to the head revision; return the revision it was at.
+
+    A database made before migrations is first stamped with the revision its
+    ``PRAGMA user_version`` stands for; one from a newer shop is refused untouched.
+    """
+    path = Path(path)
+    conn = sqlite3.connect(path)
+    try:
+        revision, user_version, has_tables = _schema_state(conn)
+    finally:
+        conn.close()
+    url = _url(path)
+    if revision is not None and revision not in migrations.revisions():
+        raise SchemaError(
+            f"database schema {revision} is newer than this shop's {migrations.HEAD}: "
+            "run the shop that wrote it"
+        )
+    if revision is None and has_tables:
+        newest = max(migrations.LEGACY_REVISIONS)
+        if user_version > newest:
+            raise SchemaError(
+                f"database schema version {user_version} is newer than this shop's {newest}"
+            )
+        if user_version not in migrations.LEGACY_REVISIONS:
+            raise SchemaError(
+                f"database at {path} has tables but no schema version: not a shop database?"
+            )
+        revision = migrations.LEGACY_REVISIONS[user_version]
+        migrations.stamp(url, revision)
+        log.info("database adopted at schema %s (user_version %s)", revision, user_version)
+    migrations.upgrade(url)
+    if revision != migrations.HEAD:
+        log.info("database migrated from %s to %s", revision or "empty", migrations.HEAD)
+    return revision or "empty"
 
 
 async def init_db(path: Path | str) -> None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
-from storefront.orders import OrderStatus
+from storefront.orders import Move, OrderStatus
 
 
 def status_from_session(session: Mapping[str, Any]) -> OrderStatus | None:
@@ -137,3 +138,30 @@ def mismatch(order: Mapping[str, Any], outcome: EventOutcome) -> str | None:
     if outcome.payment_intent and stored_intent and outcome.payment_intent != stored_intent:
         return f"names payment {outcome.payment_intent}, but the order's is {stored_intent}"
     return None
+
+
+class EventResult(StrEnum):
+    """What applying Stripe's word did (the webhook answers with it)."""
+
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    UNCHANGED = "unchanged"  # a late or repeated outcome; the order stays put
+    IGNORED = "ignored"  # not an event, or not an order, of ours
+    FLAGGED = "flagged"  # recorded; the order is flagged for the shopkeeper
+
+
+def refusal(order: Mapping[str, Any], outcome: EventOutcome, source: str) -> str | None:
+    """The flag's reason when Stripe's word does not fit the order, else None."""
+    reason = mismatch(order, outcome)
+    if reason is None:
+        return None
+    return f"{source}: {outcome.status.value} refused: {reason}"
+
+
+def result_of(move: Move | None) -> tuple[EventResult, str | None, bool]:
+    """The result of a transition attempt: the result, the flag's reason, whether it moved."""
+    if move is None:
+        return EventResult.UNCHANGED, None, False
+    if move.flag is not None:
+        return EventResult.FLAGGED, move.flag, True
+    return EventResult.APPLIED, None, True

@@ -1,7 +1,7 @@
 """Applying what Stripe says to our orders: one idempotent path for every caller.
 
 The webhook, the receipt page, the cancel page and the reconciler all end in
-``orders.transition``, whose conditional update lets exactly one caller win.
+the store's ``transition``, whose conditional update lets exactly one caller win.
 Before anything moves, ``evidence.mismatch`` checks Stripe's word against the
 order; a mismatch flags the order instead of moving it.
 """
@@ -11,16 +11,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import sqlite3
 import time
 from dataclasses import dataclass
-from enum import StrEnum
 
-from storefront import evidence, orders
-from storefront.db import Database
-from storefront.evidence import EventOutcome
+from storefront import evidence
+from storefront.evidence import EventOutcome, EventResult
 from storefront.orders import Order, OrderStatus
 from storefront.payments import CheckoutSession, PaymentError, PaymentGateway, WebhookEvent
+from storefront.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +26,8 @@ log = logging.getLogger(__name__)
 DEFAULT_SESSION_LIFETIME = 24 * 60 * 60
 
 
-class EventResult(StrEnum):
-    APPLIED = "applied"
-    DUPLICATE = "duplicate"
-    UNCHANGED = "unchanged"  # a late or repeated outcome; the order stays put
-    IGNORED = "ignored"  # not an event, or not an order, of ours
-    FLAGGED = "flagged"  # recorded; the order is flagged for the shopkeeper
-
-
 async def apply_event(
-    db: Database, event: WebhookEvent, payments: PaymentGateway | None = None
+    db: Store, event: WebhookEvent, payments: PaymentGateway | None = None
 ) -> EventResult:
     """Record a verified event and apply its transition, in one transaction.
 
@@ -49,7 +39,7 @@ async def apply_event(
     if outcome is not None and payments is not None:
         outcome = await _trace_to_session(db, payments, outcome)
         outcome = await _vouch_for_refund(db, payments, outcome)
-    result, order_id, reason = await db.write(_record_and_apply, event, outcome)
+    result, order_id, reason = await db.record_and_apply(event.id, event.type, outcome)
     if result is EventResult.FLAGGED:
         log.warning(
             "order_id=%s flagged by event %s (%s): %s", order_id, event.id, event.type, reason
@@ -62,62 +52,8 @@ async def apply_event(
     return result
 
 
-def _record_and_apply(
-    conn: sqlite3.Connection, event: WebhookEvent, outcome: EventOutcome | None
-) -> tuple[EventResult, int | None, str | None]:
-    # One transaction: the event id is recorded only together with its effect.
-    if not orders.record_webhook_event(conn, event.id, event.type):
-        return EventResult.DUPLICATE, None, None
-    if outcome is None:
-        return EventResult.IGNORED, None, None
-    order_id = orders.find_order_id(
-        conn,
-        session_id=outcome.session_id,
-        order_token=outcome.order_token,
-        payment_intent=outcome.payment_intent,
-    )
-    if order_id is None:
-        return EventResult.IGNORED, None, None
-    result, reason, _ = _check_and_move(conn, order_id, outcome, "webhook", event.id)
-    return result, order_id, reason
-
-
-def _check_and_move(
-    conn: sqlite3.Connection,
-    order_id: int,
-    outcome: EventOutcome,
-    source: str,
-    stripe_event_id: str | None,
-) -> tuple[EventResult, str | None, bool]:
-    """Cross-check Stripe's word against the order, then move it or flag it.
-
-    Returns the result, the flag's reason if one was raised, and whether the order moved.
-    """
-    row = conn.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
-    reason = evidence.mismatch(row, outcome)
-    if reason is not None:
-        reason = f"{source}: {outcome.status.value} refused: {reason}"
-        orders.flag(conn, order_id, reason)
-        return EventResult.FLAGGED, reason, False
-    move = orders.transition(
-        conn,
-        order_id,
-        outcome.status,
-        source=source,
-        stripe_event_id=stripe_event_id,
-        payment_intent=outcome.payment_intent,
-        customer_email=outcome.customer_email,
-        session_id=outcome.session_id,
-    )
-    if move is None:
-        return EventResult.UNCHANGED, None, False
-    if move.flag is not None:
-        return EventResult.FLAGGED, move.flag, True
-    return EventResult.APPLIED, None, True
-
-
 async def _trace_to_session(
-    db: Database, payments: PaymentGateway, outcome: EventOutcome
+    db: Store, payments: PaymentGateway, outcome: EventOutcome
 ) -> EventOutcome:
     # A refund's charge may overtake the completed event that stores the
     # payment intent, and a charge need not carry our metadata: ask Stripe
@@ -125,9 +61,7 @@ async def _trace_to_session(
     # transaction, which must not wait on the network.
     if outcome.session_id or not outcome.payment_intent:
         return outcome
-    if await orders.is_known(
-        db, order_token=outcome.order_token, payment_intent=outcome.payment_intent
-    ):
+    if await db.is_known(order_token=outcome.order_token, payment_intent=outcome.payment_intent):
         return outcome
     session = await payments.find_session_by_payment_intent(outcome.payment_intent)
     if session is None:
@@ -145,15 +79,14 @@ def _pays(session: CheckoutSession, payment_intent: str | None) -> bool:
 
 
 async def _vouch_for_refund(
-    db: Database, payments: PaymentGateway, outcome: EventOutcome
+    db: Store, payments: PaymentGateway, outcome: EventOutcome
 ) -> EventOutcome:
     # A refund is believed for an order we saw paid by that very payment. For
     # any other order (the refund overtook the payment's event), Stripe must
     # confirm that the order's own session was paid by it.
     if outcome.status is not OrderStatus.REFUNDED or outcome.vouched:
         return outcome
-    order = await orders.find_order(
-        db,
+    order = await db.find_order(
         session_id=outcome.session_id,
         order_token=outcome.order_token,
         payment_intent=outcome.payment_intent,
@@ -190,13 +123,13 @@ def session_outcome(session: CheckoutSession) -> EventOutcome | None:
 
 
 async def apply_session(
-    db: Database, order_id: int, session: CheckoutSession, *, source: str
+    db: Store, order_id: int, session: CheckoutSession, *, source: str
 ) -> bool:
     """Apply a retrieved session's state to its order; True if the order moved."""
     outcome = session_outcome(session)
     if outcome is None:
         return False
-    result, reason, moved = await db.write(_check_and_move, order_id, outcome, source, None)
+    result, reason, moved = await db.apply_outcome(order_id, outcome, source)
     if result is EventResult.FLAGGED:
         log.warning("order_id=%s flagged from the %s: %s", order_id, source, reason)
     elif moved:
@@ -204,9 +137,7 @@ async def apply_session(
     return moved
 
 
-async def sync_order(
-    db: Database, payments: PaymentGateway, order: Order, *, source: str
-) -> Order:
+async def sync_order(db: Store, payments: PaymentGateway, order: Order, *, source: str) -> Order:
     """Ask Stripe how the order's session stands and apply it; return the order now.
 
     Orders we gave up on (aborted, expired, failed) are asked about too: if
@@ -219,39 +150,33 @@ async def sync_order(
     except PaymentError as error:
         if error.missing:
             await _settle_missing(db, order, source)
-            return await orders.get_by_id(db, order.id) or order
+            return await db.order_by_id(order.id) or order
         # Never settle on a network error or an outage: Stripe may yet answer.
         log.warning("order_id=%s: could not retrieve its session: %s", order.id, error)
         return order
     await apply_session(db, order.id, session, source=source)
-    return await orders.get_by_id(db, order.id) or order
+    return await db.order_by_id(order.id) or order
 
 
-async def _settle_missing(db: Database, order: Order, source: str) -> None:
+async def _settle_missing(db: Store, order: Order, source: str) -> None:
     """Stripe says the order's session does not exist: no one can pay it."""
     note = f"Stripe has no session {order.stripe_session_id}"
     if order.status is OrderStatus.PENDING:
-        moved = await db.write(
-            orders.transition, order.id, OrderStatus.EXPIRED, source=source, note=note
-        )
+        moved = await db.transition(order.id, OrderStatus.EXPIRED, source=source, note=note)
         if moved:
             log.warning("order_id=%s expired: %s", order.id, note)
     elif order.status is OrderStatus.PROCESSING:
         # Money may be on its way: a person must look, not the machine.
-        await db.write(orders.flag, order.id, f"{source}: {note} (order was processing)")
+        await db.flag(order.id, f"{source}: {note} (order was processing)")
         log.warning("order_id=%s flagged: %s while processing", order.id, note)
 
 
-async def abort_order(db: Database, order_id: int) -> bool:
+async def abort_order(db: Store, order_id: int) -> bool:
     """Mark an order whose checkout failed before it had a session; True if it moved."""
-    return bool(
-        await db.write(
-            orders.abort_without_session, order_id, untouched_for=0.0, source="checkout"
-        )
-    )
+    return bool(await db.abort_without_session(order_id, untouched_for=0.0, source="checkout"))
 
 
-async def cancel_order(db: Database, payments: PaymentGateway, order: Order) -> Order:
+async def cancel_order(db: Store, payments: PaymentGateway, order: Order) -> Order:
     """Expire the order's open session so it cannot be paid; paid meanwhile wins."""
     if order.status is not OrderStatus.PENDING or not order.stripe_session_id:
         return order
@@ -262,7 +187,7 @@ async def cancel_order(db: Database, payments: PaymentGateway, order: Order) -> 
         log.info("order_id=%s: expire refused (%s); asking Stripe", order.id, error)
         return await sync_order(db, payments, order, source="cancel page")
     await apply_session(db, order.id, session, source="cancel page")
-    return await orders.get_by_id(db, order.id) or order
+    return await db.order_by_id(order.id) or order
 
 
 def session_expires_at(order: Order) -> float:
@@ -286,7 +211,7 @@ class ReconcileReport:
 
 
 async def reconcile(
-    db: Database,
+    db: Store,
     payments: PaymentGateway,
     *,
     older_than: float,
@@ -303,7 +228,7 @@ async def reconcile(
     in_flight_for = payments.longest_call if in_flight_for is None else in_flight_for
     report = ReconcileReport()
     last_id = 0
-    while page := await orders.stale_open_orders(db, older_than, batch, after_id=last_id):
+    while page := await db.stale_open_orders(older_than, batch, after_id=last_id):
         last_id = page[-1].id
         for order in page:
             await _reconcile_one(db, payments, order, report, expire_abandoned, in_flight_for)
@@ -311,7 +236,7 @@ async def reconcile(
 
 
 async def _reconcile_one(
-    db: Database,
+    db: Store,
     payments: PaymentGateway,
     order: Order,
     report: ReconcileReport,
@@ -323,8 +248,7 @@ async def _reconcile_one(
     if not order.stripe_session_id:
         # The shop stopped between creating the order and the session, or
         # the checkout is still waiting on Stripe: only the first is aborted.
-        aborted = await db.write(
-            orders.abort_without_session,
+        aborted = await db.abort_without_session(
             order.id,
             untouched_for=in_flight_for,
             source="reconcile",

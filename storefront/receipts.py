@@ -8,7 +8,6 @@ import time
 
 from quart import Blueprint, Response, current_app, render_template, request
 
-from storefront import orders
 from storefront.errors import OrderNotFound
 from storefront.fulfilment import cancel_order, sync_order
 from storefront.orders import Order, TimelineEntry
@@ -73,7 +72,7 @@ def _timestamp(iso: str) -> float:
 
 async def _order(token: str) -> tuple[Order, list[TimelineEntry]]:
     # Tokens are long random strings; anything else cannot be an order.
-    found = await orders.get_with_timeline(current_app.extensions["db"], token) if token else None
+    found = await current_app.extensions["db"].order_with_timeline(token) if token else None
     if found is None:
         raise OrderNotFound()
     return found
@@ -95,7 +94,7 @@ async def _after_sync(
     # Read the timeline again only when asking Stripe changed the order.
     if after == before:
         return before, timeline
-    found = await orders.get_with_timeline(current_app.extensions["db"], before.token)
+    found = await current_app.extensions["db"].order_with_timeline(before.token)
     assert found is not None
     return found
 

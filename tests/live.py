@@ -12,11 +12,11 @@ import aiohttp
 from quart import Quart
 
 from storefront import create_app
-from storefront.catalog import read_products_file, save_products
+from storefront.catalog import read_products_file
 from storefront.config import Settings
-from storefront.db import Database
 from storefront.sandbox import SandboxSettings, create_sandbox_app
 from storefront.serving import BackgroundServer, free_port
+from storefront.store.sqlite import SQLiteStore
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "whsec_livetestsecret0123456789"
@@ -73,7 +73,7 @@ class LiveStack:
         return dataclasses.replace(settings, max_network_retries=3)
 
     @property
-    def db(self) -> Database:
+    def db(self) -> SQLiteStore:
         assert self.shop_app is not None
         return self.shop_app.extensions["db"]
 
@@ -82,9 +82,9 @@ class LiveStack:
         return self.sandbox_app.extensions["sandbox"]
 
     async def start(self) -> None:
-        db = Database(self.database)
+        db = SQLiteStore(self.database)
         await db.open()
-        await save_products(db, read_products_file(ROOT / "data" / "products.toml"))
+        await db.save_products(read_products_file(ROOT / "data" / "products.toml"))
         await db.close()
         await self.sandbox.start()
         await self.start_shop()

@@ -17,9 +17,9 @@ from quart import Quart
 from quart.testing import QuartClient
 
 from storefront import create_app
-from storefront.catalog import NewProduct, save_products
+from storefront.catalog import NewProduct
 from storefront.config import Settings
-from storefront.db import Database
+from storefront.store.sqlite import SQLiteStore
 from tests.fakes import FakePayments
 
 WEBHOOK_SECRET = "whsec_testsecret0123456789"
@@ -47,9 +47,9 @@ def make_settings(database: Path, **overrides: Any) -> Settings:
 
 async def seed(database: Path) -> None:
     """Create the schema and the test products."""
-    db = Database(database)
+    db = SQLiteStore(database)
     await db.open()
-    await save_products(db, PRODUCTS)
+    await db.save_products(PRODUCTS)
     await db.close()
 
 
@@ -91,5 +91,5 @@ def client(shop: Quart) -> QuartClient:
 
 
 @pytest.fixture
-def db(shop: Quart) -> Database:
+def db(shop: Quart) -> SQLiteStore:
     return shop.extensions["db"]

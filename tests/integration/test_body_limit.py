@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from quart.testing import QuartClient
 
-from storefront.db import Database
+from storefront.store.sqlite import SQLiteStore
 from tests.reliability.conftest import snapshot
 from tests.shop import event, signed
 
@@ -37,7 +37,7 @@ async def first_answer(client: QuartClient, path: str, content_type: str, chunks
     ],
 )
 async def test_an_endless_streamed_body_is_413_and_changes_nothing(
-    client: QuartClient, db: Database, path: str, content_type: str
+    client: QuartClient, db: SQLiteStore, path: str, content_type: str
 ) -> None:
     before = await snapshot(db)
     assert await first_answer(client, path, content_type, chunks=5) == 413
@@ -45,7 +45,7 @@ async def test_an_endless_streamed_body_is_413_and_changes_nothing(
 
 
 async def test_a_streamed_body_under_the_limit_arrives_whole(
-    client: QuartClient, db: Database
+    client: QuartClient, db: SQLiteStore
 ) -> None:
     body, header = signed(event("customer.created", {"id": "cus_1"}, "evt_streamed"))
     async with client.request(

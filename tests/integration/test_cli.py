@@ -171,3 +171,15 @@ def test_reconcile_never_creates_a_database(
     err = capsys.readouterr().err
     assert "storefront init-db" in err and err.count("\n") == 1
     assert not database.exists()
+
+
+def test_serve_refuses_an_old_schema_with_one_line_naming_migrate(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["init-db"]) == 0
+    with sqlite3.connect(database) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0001'")
+    assert main(["serve", "--port", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "this shop needs 0002: run `storefront migrate`" in err

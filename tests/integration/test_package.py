@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HTMX = ROOT / "static" / "vendor" / "htmx.min.js"
 SHIPPED_FOLDERS = ("templates", "static", "data")
 SANDBOX = ROOT / "storefront" / "sandbox"
+SCHEMA_V1 = ROOT / "tests" / "data" / "schema_v1.sql"
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,24 @@ def test_init_db_from_the_wheel_creates_the_schema(installed: Installed) -> None
     with sqlite3.connect(installed.workdir / "flag.sqlite3") as conn:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert {"products", "orders", "webhook_events"} <= tables
+
+
+def test_migrate_from_the_wheel_upgrades_a_version_1_database(installed: Installed) -> None:
+    path = installed.workdir / "v1.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(SCHEMA_V1.read_text(encoding="utf-8"))
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    done = installed.run("storefront", "migrate", "--database", "v1.sqlite3")
+    assert done.returncode == 0, done.stderr
+    assert "migrated from 0001 to" in done.stdout
+    with sqlite3.connect(path) as conn:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(orders)")}
+        (revision,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert "flag_reason" in columns
+    with zipfile.ZipFile(installed.wheel) as wheel:
+        scripts = {n for n in wheel.namelist() if n.startswith("storefront/migrations/versions/")}
+    assert any(n.endswith(f"/{revision}_flags_and_expiry.py") for n in scripts), scripts
 
 
 def test_the_installed_command_reads_dotenv_from_the_current_folder(

@@ -1,15 +1,24 @@
-"""A database of schema version 1, holding orders, upgrades in place when the shop opens it."""
+"""Migrations: a database of today's version 1 or 2, holding orders, is adopted and upgraded.
+
+`storefront migrate` stamps a database made before migrations with the revision
+its ``PRAGMA user_version`` stands for, then applies the rest; the running shop
+refuses any schema but the head, with one line saying what to run.
+"""
 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from storefront import orders
-from storefront.db import SCHEMA_VERSION, Database, SchemaError
+from storefront import migrations
+from storefront.db import SchemaError, migrate
 from storefront.orders import OrderStatus
+from storefront.resources import SCHEMA
+from storefront.store.sqlite import SQLiteStore
 
 # schema.sql as the shop shipped it at version 1, kept verbatim.
 SCHEMA_V1 = Path(__file__).resolve().parent.parent / "data" / "schema_v1.sql"
@@ -17,6 +26,14 @@ SCHEMA_V1 = Path(__file__).resolve().parent.parent / "data" / "schema_v1.sql"
 
 def columns(conn: sqlite3.Connection, table: str) -> set[str]:
     return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def revision(path: Path) -> str | None:
+    with sqlite3.connect(path) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "alembic_version" not in tables:
+            return None
+        return conn.execute("SELECT version_num FROM alembic_version").fetchone()[0]
 
 
 def make_v1_database(path: Path) -> None:
@@ -40,17 +57,36 @@ def make_v1_database(path: Path) -> None:
     conn.close()
 
 
-async def test_a_v1_database_gains_the_new_columns_and_keeps_every_row(tmp_path: Path) -> None:
+def make_v2_database(path: Path) -> None:
+    """A database the shop made just before migrations: schema.sql at user_version 2."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(SCHEMA.read_text(encoding="utf-8"))
+    conn.execute("PRAGMA user_version = 2")
+    conn.execute(
+        "INSERT INTO products (id, slug, name, unit_amount, currency)"
+        " VALUES (1, 'mug', 'Mug', 1800, 'eur')"
+    )
+    conn.execute(
+        "INSERT INTO orders (token, product_id, amount_total, currency, flag_reason)"
+        " VALUES ('tok-flagged', 1, 1800, 'eur', 'looked odd')"
+    )
+    conn.close()
+
+
+async def test_a_v1_database_with_orders_migrates_and_keeps_every_row(tmp_path: Path) -> None:
     path = tmp_path / "v1.sqlite3"
     make_v1_database(path)
     with sqlite3.connect(path) as conn:
         assert "flag_reason" not in columns(conn, "orders")
         before = conn.execute("SELECT * FROM orders ORDER BY id").fetchall()
 
-    db = Database(path)
+    assert migrate(path) == "0001"
+    assert revision(path) == migrations.HEAD
+
+    db = SQLiteStore(path, create=False)
     await db.open()
     try:
-        found = await orders.get_with_timeline(db, "tok-paid")
+        found = await db.order_with_timeline("tok-paid")
         assert found is not None
         order, timeline = found
         assert (order.status, order.customer_email, order.flagged) == (
@@ -64,16 +100,13 @@ async def test_a_v1_database_gains_the_new_columns_and_keeps_every_row(tmp_path:
             (OrderStatus.PAID, None),
         ]
         # The upgraded database works as a new one: an old open order can be flagged.
-        open_order = await orders.get_by_id(db, 2)
-        assert open_order is not None
-        await db.write(orders.flag, open_order.id, "checked after the upgrade")
-        flagged = await orders.get_by_id(db, 2)
+        await db.flag(2, "checked after the upgrade")
+        flagged = await db.order_by_id(2)
         assert flagged is not None and flagged.flag_reason == "checked after the upgrade"
     finally:
         await db.close()
 
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
         assert {"expires_at", "flag_reason", "flagged_at"} <= columns(conn, "orders")
         assert "note" in columns(conn, "order_events")
         after = conn.execute("SELECT * FROM orders ORDER BY id").fetchall()
@@ -83,25 +116,82 @@ async def test_a_v1_database_gains_the_new_columns_and_keeps_every_row(tmp_path:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-async def test_opening_an_upgraded_database_again_changes_nothing(tmp_path: Path) -> None:
+async def test_the_shop_refuses_an_old_schema_untouched_and_says_to_migrate(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "v1.sqlite3"
     make_v1_database(path)
-    for _ in range(2):
-        db = Database(path)
+    db = SQLiteStore(path, create=False)
+    with pytest.raises(SchemaError, match=r"version 1 .*run `storefront migrate`"):
         await db.open()
-        await db.close()
+    await db.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert "flag_reason" not in columns(conn, "orders")
+    assert revision(path) is None
+
+
+def test_a_v2_database_is_adopted_without_running_anything(tmp_path: Path) -> None:
+    path = tmp_path / "v2.sqlite3"
+    make_v2_database(path)
+    assert migrate(path) == "0002"
+    assert revision(path) == migrations.HEAD
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT flag_reason FROM orders").fetchall() == [("looked odd",)]
+
+
+def test_migrating_again_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "v1.sqlite3"
+    make_v1_database(path)
+    migrate(path)
+    with sqlite3.connect(path) as conn:
+        schema = conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
+    assert migrate(path) == migrations.HEAD
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == schema
 
 
 async def test_a_database_from_a_newer_shop_is_refused_untouched(tmp_path: Path) -> None:
     path = tmp_path / "future.sqlite3"
     make_v1_database(path)
     with sqlite3.connect(path) as conn:
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    db = Database(path)
+        conn.execute("PRAGMA user_version = 3")
+    db = SQLiteStore(path)
     with pytest.raises(SchemaError, match="newer"):
         await db.open()
     await db.close()
     with sqlite3.connect(path) as conn:
         assert "flag_reason" not in columns(conn, "orders")
+    assert revision(path) is None
+
+
+async def test_an_unknown_revision_is_refused_by_the_shop_and_by_migrate(tmp_path: Path) -> None:
+    path = tmp_path / "shop.sqlite3"
+    migrate(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(SchemaError, match="9999 is newer"):
+        migrate(path)
+    db = SQLiteStore(path, create=False)
+    with pytest.raises(SchemaError, match="9999 is newer"):
+        await db.open()
+    await db.close()
+
+
+def test_the_migrate_command_upgrades_and_never_creates_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "v1.sqlite3"
+    make_v1_database(path)
+    cli = [sys.executable, "-c", "import sys; from storefront.cli import main; sys.exit(main())"]
+    done = subprocess.run(
+        [*cli, "migrate", "--database", str(path)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"migrated from 0001 to {migrations.HEAD}" in done.stdout
+    assert revision(path) == migrations.HEAD
+
+    missing = tmp_path / "missing.sqlite3"
+    done = subprocess.run(
+        [*cli, "migrate", "--database", str(missing)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 2
+    assert "storefront init-db" in done.stderr
+    assert not missing.exists()

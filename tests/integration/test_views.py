@@ -15,7 +15,7 @@ from quart import Quart
 from quart.testing import QuartClient
 
 from storefront import create_app
-from storefront.db import Database
+from storefront.store.sqlite import SQLiteStore
 from tests.fakes import FakePayments
 from tests.headers import parse_csp
 from tests.shop import event, make_settings, seed, signed
@@ -24,7 +24,7 @@ HX = {"HX-Request": "true"}
 ATTEMPT = "a" * 22
 
 
-async def count(db: Database, table: str) -> int:
+async def count(db: SQLiteStore, table: str) -> int:
     row = await db.fetch_one(f"SELECT count(*) AS n FROM {table}")
     assert row is not None
     return int(row["n"])
@@ -43,7 +43,7 @@ async def test_catalog_lists_active_products_with_buy_forms(client: QuartClient)
 
 
 async def test_htmx_checkout_answers_hx_redirect(
-    client: QuartClient, fake_payments: FakePayments, db: Database
+    client: QuartClient, fake_payments: FakePayments, db: SQLiteStore
 ) -> None:
     response = await client.post("/checkout/mug", form={"attempt": ATTEMPT}, headers=HX)
     assert response.status_code == 204
@@ -70,7 +70,7 @@ async def test_plain_form_checkout_answers_303(
 
 
 async def test_price_comes_from_the_database_not_the_form(
-    client: QuartClient, fake_payments: FakePayments, db: Database
+    client: QuartClient, fake_payments: FakePayments, db: SQLiteStore
 ) -> None:
     await client.post(
         "/checkout/mug",
@@ -83,7 +83,7 @@ async def test_price_comes_from_the_database_not_the_form(
 
 
 async def test_a_second_click_of_the_same_form_reuses_order_and_session(
-    client: QuartClient, fake_payments: FakePayments, db: Database
+    client: QuartClient, fake_payments: FakePayments, db: SQLiteStore
 ) -> None:
     first = await client.post("/checkout/mug", form={"attempt": ATTEMPT}, headers=HX)
     second = await client.post("/checkout/mug", form={"attempt": ATTEMPT}, headers=HX)
@@ -93,7 +93,7 @@ async def test_a_second_click_of_the_same_form_reuses_order_and_session(
 
 
 async def test_unknown_product_is_a_clear_404_and_writes_nothing(
-    client: QuartClient, db: Database
+    client: QuartClient, db: SQLiteStore
 ) -> None:
     response = await client.post("/checkout/nope", form={"attempt": ATTEMPT}, headers=HX)
     assert response.status_code == 404
@@ -104,7 +104,7 @@ async def test_unknown_product_is_a_clear_404_and_writes_nothing(
     assert await count(db, "orders") == 0
 
 
-async def test_inactive_product_cannot_be_bought(client: QuartClient, db: Database) -> None:
+async def test_inactive_product_cannot_be_bought(client: QuartClient, db: SQLiteStore) -> None:
     response = await client.post("/checkout/retired", headers=HX)
     assert response.status_code == 409
     assert "not available" in await response.get_data(as_text=True)
@@ -112,7 +112,7 @@ async def test_inactive_product_cannot_be_bought(client: QuartClient, db: Databa
 
 
 async def test_get_checkout_creates_nothing(
-    client: QuartClient, fake_payments: FakePayments, db: Database
+    client: QuartClient, fake_payments: FakePayments, db: SQLiteStore
 ) -> None:
     response = await client.get("/checkout/mug")
     assert response.status_code == 405
@@ -122,7 +122,7 @@ async def test_get_checkout_creates_nothing(
 
 
 async def test_stripe_down_gives_try_again_and_aborts_the_order(
-    client: QuartClient, fake_payments: FakePayments, db: Database
+    client: QuartClient, fake_payments: FakePayments, db: SQLiteStore
 ) -> None:
     fake_payments.fail = True
     response = await client.post("/checkout/mug", form={"attempt": ATTEMPT}, headers=HX)
@@ -133,7 +133,7 @@ async def test_stripe_down_gives_try_again_and_aborts_the_order(
     assert order is not None and order["status"] == "aborted"
 
 
-async def _checkout(client: QuartClient, db: Database) -> tuple[str, str]:
+async def _checkout(client: QuartClient, db: SQLiteStore) -> tuple[str, str]:
     await client.post("/checkout/mug", form={"attempt": ATTEMPT})
     order = await db.fetch_one("SELECT token, stripe_session_id FROM orders")
     assert order is not None
@@ -141,7 +141,7 @@ async def _checkout(client: QuartClient, db: Database) -> tuple[str, str]:
 
 
 async def test_receipt_polls_until_final_then_stops(
-    client: QuartClient, db: Database, fake_payments: FakePayments
+    client: QuartClient, db: SQLiteStore, fake_payments: FakePayments
 ) -> None:
     token, session_id = await _checkout(client, db)
     page = await (await client.get(f"/orders/{token}")).get_data(as_text=True)
@@ -168,7 +168,7 @@ async def test_receipt_polls_until_final_then_stops(
 
 
 async def test_success_page_asks_stripe_and_shows_paid_before_the_webhook(
-    client: QuartClient, db: Database, fake_payments: FakePayments
+    client: QuartClient, db: SQLiteStore, fake_payments: FakePayments
 ) -> None:
     token, session_id = await _checkout(client, db)
     fake_payments.complete(session_id)
@@ -184,7 +184,7 @@ async def test_success_page_asks_stripe_and_shows_paid_before_the_webhook(
 
 
 async def test_success_page_does_not_trust_the_query_string(
-    client: QuartClient, db: Database, fake_payments: FakePayments
+    client: QuartClient, db: SQLiteStore, fake_payments: FakePayments
 ) -> None:
     token, session_id = await _checkout(client, db)
     # The session is still open: the query string alone must not make it paid.
@@ -201,7 +201,7 @@ async def test_success_page_does_not_trust_the_query_string(
 
 async def test_when_stripe_cannot_be_asked_the_receipt_shows_the_order_as_stored(
     client: QuartClient,
-    db: Database,
+    db: SQLiteStore,
     fake_payments: FakePayments,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -219,7 +219,7 @@ async def test_when_stripe_cannot_be_asked_the_receipt_shows_the_order_as_stored
 
 
 async def test_a_final_order_is_never_fetched_again(
-    client: QuartClient, db: Database, fake_payments: FakePayments
+    client: QuartClient, db: SQLiteStore, fake_payments: FakePayments
 ) -> None:
     token, session_id = await _checkout(client, db)
     fake_payments.complete(session_id)
@@ -247,7 +247,7 @@ async def test_unknown_order_token_is_404(client: QuartClient) -> None:
 
 
 async def test_cancel_expires_the_session_and_offers_the_way_back(
-    client: QuartClient, db: Database, fake_payments: FakePayments
+    client: QuartClient, db: SQLiteStore, fake_payments: FakePayments
 ) -> None:
     token, session_id = await _checkout(client, db)
     response = await client.get(f"/orders/{token}/cancelled")
@@ -260,7 +260,7 @@ async def test_cancel_expires_the_session_and_offers_the_way_back(
 
 
 async def test_cancel_after_paying_keeps_the_payment(
-    client: QuartClient, db: Database, fake_payments: FakePayments
+    client: QuartClient, db: SQLiteStore, fake_payments: FakePayments
 ) -> None:
     token, session_id = await _checkout(client, db)
     fake_payments.complete(session_id)
@@ -320,7 +320,7 @@ def test_the_csp_parser_reads_directives_not_substrings() -> None:
         parse_csp("script-src 'self'; script-src *")
 
 
-async def test_cross_site_form_posts_are_refused(client: QuartClient, db: Database) -> None:
+async def test_cross_site_form_posts_are_refused(client: QuartClient, db: SQLiteStore) -> None:
     for headers in (
         {"Sec-Fetch-Site": "cross-site"},
         {"Sec-Fetch-Site": "same-site"},  # a sibling subdomain is another site's page
@@ -360,7 +360,7 @@ async def test_cross_site_form_posts_are_refused(client: QuartClient, db: Databa
     ],
 )
 async def test_same_origin_posts_are_allowed(
-    client: QuartClient, db: Database, headers: dict[str, str]
+    client: QuartClient, db: SQLiteStore, headers: dict[str, str]
 ) -> None:
     response = await client.post("/checkout/mug", form={"attempt": ATTEMPT}, headers=headers)
     assert response.status_code == 303
@@ -368,7 +368,7 @@ async def test_same_origin_posts_are_allowed(
 
 
 async def test_an_origin_allowed_for_one_host_is_refused_on_another(
-    client: QuartClient, db: Database
+    client: QuartClient, db: SQLiteStore
 ) -> None:
     headers = {"Origin": "http://shop.internal:8080", "Host": "other.internal:8080"}
     response = await client.post("/checkout/mug", form={"attempt": ATTEMPT}, headers=headers)
@@ -393,7 +393,7 @@ async def test_the_webhook_needs_no_origin_check(client: QuartClient) -> None:
     assert response.status_code == 200
 
 
-async def test_every_catalog_view_gets_fresh_nonces(client: QuartClient, db: Database) -> None:
+async def test_every_catalog_view_gets_fresh_nonces(client: QuartClient, db: SQLiteStore) -> None:
     pages = [await (await client.get("/")).get_data(as_text=True) for _ in range(2)]
     nonces = [re.findall(r'name="attempt" value="([\w-]+)"', page) for page in pages]
     assert len(nonces[0]) == 2 and len(nonces[1]) == 2

@@ -11,13 +11,13 @@ import pytest
 import stripe
 from quart.testing import QuartClient
 
-from storefront.db import Database
+from storefront.store.sqlite import SQLiteStore
 from tests.shop import WEBHOOK_SECRET, event, signed
 
 ATTEMPT = "b" * 22
 
 
-async def pending_order(client: QuartClient, db: Database) -> tuple[str, str]:
+async def pending_order(client: QuartClient, db: SQLiteStore) -> tuple[str, str]:
     await client.post("/checkout/mug", form={"attempt": ATTEMPT})
     row = await db.fetch_one("SELECT token, stripe_session_id FROM orders")
     assert row is not None
@@ -41,7 +41,7 @@ def completed(session_id: str, event_id: str = "evt_1", payment_status: str = "p
     )
 
 
-async def snapshot(db: Database) -> list[tuple]:
+async def snapshot(db: SQLiteStore) -> list[tuple]:
     rows = []
     for table in ("orders", "order_events", "webhook_events"):
         rows += [(table, *tuple(r)) for r in await db.fetch_all(f"SELECT * FROM {table}")]
@@ -55,7 +55,9 @@ async def post(client: QuartClient, body: str, header: str | None):  # type: ign
     return await client.post("/webhook", data=body, headers=headers)
 
 
-async def test_completed_paid_moves_the_order_to_paid(client: QuartClient, db: Database) -> None:
+async def test_completed_paid_moves_the_order_to_paid(
+    client: QuartClient, db: SQLiteStore
+) -> None:
     _, session_id = await pending_order(client, db)
     response = await post(client, *signed(completed(session_id)))
     assert response.status_code == 200
@@ -73,7 +75,7 @@ async def test_completed_paid_moves_the_order_to_paid(client: QuartClient, db: D
 
 
 async def test_the_signature_covers_the_raw_bytes_as_sent(
-    client: QuartClient, db: Database
+    client: QuartClient, db: SQLiteStore
 ) -> None:
     # Stripe's bodies are pretty-printed and end in a newline: verify them untouched.
     _, session_id = await pending_order(client, db)
@@ -83,7 +85,7 @@ async def test_the_signature_covers_the_raw_bytes_as_sent(
     assert (await response.get_json())["result"] == "applied"
 
 
-async def test_a_duplicate_event_is_a_no_op_200(client: QuartClient, db: Database) -> None:
+async def test_a_duplicate_event_is_a_no_op_200(client: QuartClient, db: SQLiteStore) -> None:
     _, session_id = await pending_order(client, db)
     body, header = signed(completed(session_id))
     assert (await post(client, body, header)).status_code == 200
@@ -94,13 +96,13 @@ async def test_a_duplicate_event_is_a_no_op_200(client: QuartClient, db: Databas
     assert await snapshot(db) == before
 
 
-async def test_unknown_event_types_are_acknowledged(client: QuartClient, db: Database) -> None:
+async def test_unknown_event_types_are_acknowledged(client: QuartClient, db: SQLiteStore) -> None:
     response = await post(client, *signed(event("customer.created", {"id": "cus_1"}, "evt_c")))
     assert response.status_code == 200
     assert (await response.get_json())["result"] == "ignored"
 
 
-async def test_a_late_expiry_does_not_undo_a_payment(client: QuartClient, db: Database) -> None:
+async def test_a_late_expiry_does_not_undo_a_payment(client: QuartClient, db: SQLiteStore) -> None:
     _, session_id = await pending_order(client, db)
     await post(client, *signed(completed(session_id)))
     expired = event("checkout.session.expired", {"id": session_id, "status": "expired"}, "evt_2")
@@ -169,7 +171,7 @@ def _tampered(session_id: str) -> tuple[str, str]:
     ids=lambda f: f.__name__,
 )
 async def test_bad_signatures_are_400_and_change_nothing(
-    client: QuartClient, db: Database, make
+    client: QuartClient, db: SQLiteStore, make
 ) -> None:  # type: ignore[no-untyped-def]
     _, session_id = await pending_order(client, db)
     before = await snapshot(db)
@@ -194,7 +196,7 @@ async def test_the_odd_timestamps_would_pass_the_sdk_alone(client: QuartClient) 
 
 
 async def test_a_signed_but_deeply_nested_body_is_400_not_500(
-    client: QuartClient, db: Database
+    client: QuartClient, db: SQLiteStore
 ) -> None:
     depth = 50_000
     body = '{"id": "evt_deep", "type": "x", "data": {"object": ' + "[" * depth + "]" * depth
@@ -213,7 +215,7 @@ def signed_header(body: str) -> str:
 
 
 async def test_a_failure_before_commit_is_500_and_the_retry_applies_it(
-    client: QuartClient, db: Database
+    client: QuartClient, db: SQLiteStore
 ) -> None:
     _, session_id = await pending_order(client, db)
     body, header = signed(completed(session_id))
@@ -237,7 +239,7 @@ async def test_a_failure_before_commit_is_500_and_the_retry_applies_it(
     assert order is not None and order["status"] == "paid"
 
 
-async def test_an_oversized_body_is_413(client: QuartClient, db: Database) -> None:
+async def test_an_oversized_body_is_413(client: QuartClient, db: SQLiteStore) -> None:
     body = "x" * (300 * 1024)
     response = await client.post("/webhook", data=body, headers={"Stripe-Signature": "t=1,v1=00"})
     assert response.status_code == 413
@@ -253,7 +255,7 @@ def replace_file(database: Path) -> Path:
 
 
 async def test_a_replaced_database_file_refuses_webhooks_with_503(
-    client: QuartClient, db: Database, database: Path
+    client: QuartClient, db: SQLiteStore, database: Path
 ) -> None:
     _, session_id = await pending_order(client, db)
     moved = replace_file(database)
@@ -270,7 +272,9 @@ def written(database: Path, moved: Path) -> tuple[int, int, str]:
     return database.stat().st_size, events, status
 
 
-async def test_a_refund_keeps_what_the_payment_recorded(client: QuartClient, db: Database) -> None:
+async def test_a_refund_keeps_what_the_payment_recorded(
+    client: QuartClient, db: SQLiteStore
+) -> None:
     token, session_id = await pending_order(client, db)
     paid = completed(session_id)
     paid["data"]["object"].update(amount_total=1800, currency="eur")

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from storefront.config import Settings
-from storefront.db import Database
+from storefront.store.sqlite import SQLiteStore
 from tests.live import LiveStack
 
 # Figures the chaos test leaves for the terminal summary.
@@ -42,7 +42,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-async def snapshot(db: Database) -> list[tuple[Any, ...]]:
+async def snapshot(db: SQLiteStore) -> list[tuple[Any, ...]]:
     """Every row of every shop table, to compare before and after."""
     rows: list[tuple[Any, ...]] = []
     for table in ("products", "orders", "order_events", "webhook_events"):

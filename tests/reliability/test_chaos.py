@@ -23,13 +23,13 @@ import aiohttp
 import aiosqlite
 import pytest
 
-from storefront.catalog import read_products_file, save_products
+from storefront.catalog import read_products_file
 from storefront.config import Settings
-from storefront.db import Database
 from storefront.fulfilment import ReconcileReport, reconcile
 from storefront.payments import StripePayments
 from storefront.sandbox import SandboxSettings, create_sandbox_app
 from storefront.serving import BackgroundServer, free_port, wait_until_listening
+from storefront.store.sqlite import SQLiteStore
 from tests.live import CARD, SECRET, STRICT_VERSION
 from tests.money import check_money, read_orders, sandbox_sessions
 from tests.reliability.conftest import CHAOS_FIGURES
@@ -135,7 +135,7 @@ class Reconciler:
         self.failures = 0
 
     async def run(self, stop: asyncio.Event) -> None:
-        db = Database(self.settings.database)
+        db = SQLiteStore(self.settings.database)
         payments = StripePayments.from_settings(self.settings)
         await db.open()
         await payments.open()
@@ -168,9 +168,9 @@ async def test_chaos_every_order_paid_exactly_once(
 ) -> None:
     started = time.monotonic()
     database = tmp_path / "shop.sqlite3"
-    db = Database(database)
+    db = SQLiteStore(database)
     await db.open()
-    await save_products(db, read_products_file(ROOT / "data" / "products.toml"))
+    await db.save_products(read_products_file(ROOT / "data" / "products.toml"))
     await db.close()
 
     shop_port, sandbox_port = free_port(), free_port()

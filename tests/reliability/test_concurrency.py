@@ -11,11 +11,11 @@ import aiohttp
 import pytest
 from quart import Quart
 
-from storefront import create_app, orders
-from storefront.db import Database
+from storefront import create_app
 from storefront.fulfilment import EventResult, apply_event, apply_session
 from storefront.orders import OrderStatus
 from storefront.payments import WebhookEvent
+from storefront.store.sqlite import SQLiteStore
 from tests.fakes import FakePayments
 from tests.live import buy, pay
 from tests.money import assert_money_invariant
@@ -50,7 +50,7 @@ def completed(session_id: str, event_id: str) -> dict[str, object]:
     return event("checkout.session.completed", paid_session(session_id), event_id)
 
 
-async def paid_entries(db: Database) -> list[str]:
+async def paid_entries(db: SQLiteStore) -> list[str]:
     rows = await db.fetch_all("SELECT source FROM order_events WHERE status = 'paid'")
     return [r["source"] for r in rows]
 
@@ -80,7 +80,7 @@ async def test_webhook_success_page_and_poll_at_once_make_one_transition(
         assert all(r.status_code == 200 for r in responses)
         db = app.extensions["db"]
         assert len(await paid_entries(db)) == 1
-        found = await orders.get_with_timeline(db, token)
+        found = await db.order_with_timeline(token)
         assert found is not None and found[0].status is OrderStatus.PAID
         results = [(await r.get_json())["result"] for r in responses[::3]]
         # One delivery is applied or finds the order already paid; the rest are duplicates.
@@ -88,12 +88,12 @@ async def test_webhook_success_page_and_poll_at_once_make_one_transition(
 
 
 async def test_many_concurrent_appliers_on_the_database_make_one_transition(
-    db: Database, shop: Quart, fake_payments: FakePayments
+    db: SQLiteStore, shop: Quart, fake_payments: FakePayments
 ) -> None:
     token, session_id = await checkout(shop)
     fake_payments.complete(session_id)
     session = await fake_payments.retrieve_session(session_id)
-    found = await orders.get_with_timeline(db, token)
+    found = await db.order_with_timeline(token)
     assert found is not None
     order = found[0]
     events = [
@@ -110,7 +110,7 @@ async def test_many_concurrent_appliers_on_the_database_make_one_transition(
 
 
 async def test_a_failing_transaction_neither_loses_nor_commits_the_others_work(
-    db: Database,
+    db: SQLiteStore,
 ) -> None:
     # Writes from many tasks interleave on the event loop; each must commit or
     # roll back whole, never take another's half-done work with it.
@@ -131,7 +131,7 @@ async def test_a_failing_transaction_neither_loses_nor_commits_the_others_work(
     assert rows == {f"kept{i}" for i in range(20)}
 
 
-async def test_a_cancelled_transaction_leaves_the_writer_usable(db: Database) -> None:
+async def test_a_cancelled_transaction_leaves_the_writer_usable(db: SQLiteStore) -> None:
     # A client hanging up cancels its request task, at any point of a write.
     # The write then finishes whole or not at all, and no later write fails.
     def insert(conn: sqlite3.Connection, row: str) -> None:
@@ -223,7 +223,7 @@ async def test_over_http_stripe_retries_past_a_locked_database(
         assert_money_invariant(stack.database, stack.sandbox_state)
 
 
-async def test_reads_see_committed_writes_while_other_reads_are_in_flight(db: Database) -> None:
+async def test_reads_see_committed_writes_while_other_reads_are_in_flight(db: SQLiteStore) -> None:
     # One reader connection serves every task. A statement of one task left
     # mid-way must not pin an old snapshot that hides another task's commit.
     stop = asyncio.Event()
@@ -236,8 +236,8 @@ async def test_reads_see_committed_writes_while_other_reads_are_in_flight(db: Da
     readers = [asyncio.create_task(browse()) for _ in range(8)]
     try:
         for _ in range(100):
-            order = await orders.open_order(db, 1, 1800, "eur", None)
-            assert await orders.get_by_id(db, order.id) is not None
+            order = await db.open_order(1, 1800, "eur", None)
+            assert await db.order_by_id(order.id) is not None
     finally:
         stop.set()
         await asyncio.gather(*readers)

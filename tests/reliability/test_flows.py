@@ -57,7 +57,7 @@ async def start(
 
 
 async def sources(stack: Stack, token: str) -> list[tuple[str, str]]:
-    found = await orders.get_with_timeline(stack.db, token)
+    found = await stack.db.order_with_timeline(token)
     assert found is not None
     return [(e.status.value, e.source) for e in found[1]]
 
@@ -104,8 +104,8 @@ async def test_reconcile_command_applies_missed_webhooks_and_expires_abandoned(
     abandoned_token, abandoned_url = await buy(http, stack, "canvas-tote")
     # An order the shop opened just before dying, without a session, long ago;
     # and one whose checkout call may still be waiting on Stripe.
-    stranded = await orders.open_order(stack.db, 1, 1800, "eur", None)
-    in_flight = await orders.open_order(stack.db, 1, 1800, "eur", None)
+    stranded = await stack.db.open_order(1, 1800, "eur", None)
+    in_flight = await stack.db.open_order(1, 1800, "eur", None)
     await backdate(stack, stranded.token, updated_at_seconds=3600)
     # The abandoned checkout's session has outlived its expires_at.
     await backdate(stack, abandoned_token, expires_at_seconds=3600 + 60)
@@ -133,9 +133,9 @@ async def test_reconcile_command_applies_missed_webhooks_and_expires_abandoned(
     assert await sources(stack, paid_token) == [("pending", "checkout"), ("paid", "reconcile")]
     assert (await stack.order(abandoned_token))["status"] == "expired"
     assert sandbox_session(stack, abandoned_url)["status"] == "expired"
-    order = await orders.get_by_id(stack.db, stranded.id)
+    order = await stack.db.order_by_id(stranded.id)
     assert order is not None and order.status is orders.OrderStatus.ABORTED
-    order = await orders.get_by_id(stack.db, in_flight.id)
+    order = await stack.db.order_by_id(in_flight.id)
     assert order is not None and order.status is orders.OrderStatus.PENDING
 
 

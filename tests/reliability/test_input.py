@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from quart import Quart
 
-from storefront.db import Database
+from storefront.store.sqlite import SQLiteStore
 from tests.headers import parse_csp
 from tests.live import CARD, buy, pay
 from tests.money import assert_money_invariant
@@ -50,7 +50,7 @@ header_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_si
     form=form_fields,
 )
 async def test_fuzzed_checkout_of_what_we_do_not_sell_is_4xx_and_writes_nothing(
-    shop: Quart, db: Database, slug: str, form: dict[str, str]
+    shop: Quart, db: SQLiteStore, slug: str, form: dict[str, str]
 ) -> None:
     before = await snapshot(db)
     response = await shop.test_client().post(f"/checkout/{quote(slug, safe='')}", form=form)
@@ -67,7 +67,7 @@ async def test_fuzzed_checkout_of_what_we_do_not_sell_is_4xx_and_writes_nothing(
     fetch_site=st.sampled_from(["cross-site", "same-site"]),
 )
 async def test_fuzzed_cross_site_posts_are_403_and_write_nothing(
-    shop: Quart, db: Database, body: bytes, content_type: str, fetch_site: str
+    shop: Quart, db: SQLiteStore, body: bytes, content_type: str, fetch_site: str
 ) -> None:
     before = await snapshot(db)
     response = await shop.test_client().post(
@@ -87,7 +87,7 @@ async def test_fuzzed_cross_site_posts_are_403_and_write_nothing(
     ),
 )
 async def test_fuzzed_checkout_bodies_never_500_and_never_set_the_price(
-    shop: Quart, db: Database, body: bytes, content_type: str
+    shop: Quart, db: SQLiteStore, body: bytes, content_type: str
 ) -> None:
     before = await db.fetch_one("SELECT count(*) AS n FROM orders")
     response = await shop.test_client().post(
@@ -124,7 +124,7 @@ def signature(body: bytes | str, at: int | None = None, secret: str = WEBHOOK_SE
     ),
 )
 async def test_fuzzed_unsigned_webhooks_are_4xx_and_write_nothing(
-    shop: Quart, db: Database, body: bytes | str, header: str | None
+    shop: Quart, db: SQLiteStore, body: bytes | str, header: str | None
 ) -> None:
     before = await snapshot(db)
     response = await post_webhook(shop, body, header)
@@ -145,7 +145,7 @@ async def test_fuzzed_unsigned_webhooks_are_4xx_and_write_nothing(
     ],
     ids=["forged", "replayed", "stale", "v0", "no-t", "empty-v1", "old-t-last"],
 )
-async def test_more_bad_signatures_are_400(shop: Quart, db: Database, make_header: Any) -> None:
+async def test_more_bad_signatures_are_400(shop: Quart, db: SQLiteStore, make_header: Any) -> None:
     body = json.dumps(
         {"id": "evt_x", "type": "checkout.session.completed", "data": {"object": {}}}
     )
@@ -186,7 +186,7 @@ async def test_more_bad_signatures_are_400(shop: Quart, db: Database, make_heade
     event_id=st.text(min_size=1, max_size=30),
 )
 async def test_fuzzed_signed_events_never_500_and_move_no_order(
-    shop: Quart, db: Database, event_type: str, obj: dict[str, Any], event_id: str
+    shop: Quart, db: SQLiteStore, event_type: str, obj: dict[str, Any], event_id: str
 ) -> None:
     # Signed, so it is Stripe's: garbage inside must still not become a 500
     # (Stripe would retry it for days) nor touch an order it does not name.
@@ -237,7 +237,7 @@ async def test_security_headers_on_every_kind_of_answer(tmp_path: Path) -> None:
 
 
 async def test_order_tokens_are_unguessable_and_receipts_not_enumerable(
-    shop: Quart, db: Database
+    shop: Quart, db: SQLiteStore
 ) -> None:
     client = shop.test_client()
     for i in range(30):

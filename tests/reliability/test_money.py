@@ -374,16 +374,15 @@ async def test_the_reconciler_never_expires_a_session_before_its_expires_at(
 async def test_a_second_click_restarts_the_in_flight_clock(shop: Any) -> None:
     # The form's second submit reuses the pending order and calls Stripe again:
     # the reconciler counts the time in flight from that call, not the first.
-    from storefront import orders
 
     db = shop.extensions["db"]
-    first = await orders.open_order(db, 1, 1800, "eur", "same-form-000000000000", 5000)
+    first = await db.open_order(1, 1800, "eur", "same-form-000000000000", 5000)
     await db.write(
         lambda conn: conn.execute(
             "UPDATE orders SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 hour')"
         )
     )
-    again = await orders.open_order(db, 1, 1800, "eur", "same-form-000000000000", 9000)
+    again = await db.open_order(1, 1800, "eur", "same-form-000000000000", 9000)
     # The same expires_at as the first call: Stripe's idempotency key replays the session.
     assert again.id == first.id and again.expires_at == first.expires_at == 5000
     await asyncio.sleep(0.01)  # stale means untouched for longer than 0 s

@@ -11,12 +11,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storefront import orders
-from storefront.catalog import NewProduct, save_products
-from storefront.db import Database
+from storefront.catalog import NewProduct
 from storefront.fulfilment import EventResult, apply_event
 from storefront.orders import OrderStatus, can_transition, next_status
 from storefront.payments import CheckoutSession, WebhookEvent
+from storefront.store.sqlite import SQLiteStore
 from tests.fakes import FakePayments
 from tests.shop import WEBHOOK_SECRET
 
@@ -141,11 +140,11 @@ def stripe_event(
     return WebhookEvent(event_id, "charge.refunded", charge)
 
 
-async def open_order(db: Database, payments: FakePayments, name: str) -> dict[str, str]:
+async def open_order(db: SQLiteStore, payments: FakePayments, name: str) -> dict[str, str]:
     """A pending order with its (fake) session, as checkout leaves it."""
-    order = await orders.open_order(db, 1, 1800, "eur", None)
+    order = await db.open_order(1, 1800, "eur", None)
     session_id, intent = f"cs_test_{name}", f"pi_{name}"
-    await orders.attach_session(db, order.id, session_id)
+    await db.attach_session(order.id, session_id)
     # The gateway can trace the payment intent back to the session (the refund look-up).
     payments.sessions[session_id] = CheckoutSession(
         id=session_id,
@@ -160,8 +159,8 @@ async def open_order(db: Database, payments: FakePayments, name: str) -> dict[st
     return {"id": str(order.id), "token": order.token, "session": session_id, "intent": intent}
 
 
-async def timeline(db: Database, token: str) -> list[OrderStatus]:
-    found = await orders.get_with_timeline(db, token)
+async def timeline(db: SQLiteStore, token: str) -> list[OrderStatus]:
+    found = await db.order_with_timeline(token)
     assert found is not None
     return [e.status for e in found[1]]
 
@@ -173,10 +172,10 @@ async def test_apply_event_on_sqlite_converges_and_records_each_transition_once(
 ) -> None:
     events, order = case
     with tempfile.TemporaryDirectory() as tmp:
-        db = Database(Path(tmp) / "shop.sqlite3")
+        db = SQLiteStore(Path(tmp) / "shop.sqlite3")
         await db.open()
         try:
-            await save_products(db, [NewProduct("mug", "Mug", 1800, "eur")])
+            await db.save_products([NewProduct("mug", "Mug", 1800, "eur")])
             payments = FakePayments(WEBHOOK_SECRET)
             shuffled = await open_order(db, payments, "shuffled")
             ordered = await open_order(db, payments, "ordered")
@@ -191,7 +190,7 @@ async def test_apply_event_on_sqlite_converges_and_records_each_transition_once(
 
             expected, _ = fold(events)
             for ids in (shuffled, ordered):
-                found = await orders.get_with_timeline(db, ids["token"])
+                found = await db.order_with_timeline(ids["token"])
                 assert found is not None and found[0].status is expected
                 assert_clean_path(await timeline(db, ids["token"]), expected)
             # Each delivery of an event id after the first is recognised as a duplicate.

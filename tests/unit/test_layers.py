@@ -102,3 +102,23 @@ def test_the_detector_sees_every_form_of_a_stripe_import(source: str) -> None:
 )
 def test_the_detector_does_not_cry_wolf(source: str, package: str) -> None:
     assert not imports_package(imported_modules(source), package)
+
+
+@pytest.mark.parametrize("name", ["orders.py", "evidence.py"])
+def test_the_rules_do_no_io(name: str) -> None:
+    # Rules apart from storage: every backend's store calls them.
+    names = imported_modules(source_of(PACKAGE / name))
+    for storage in ("sqlite3", "aiosqlite", "storefront.db", "storefront.store", "quart"):
+        assert not imports_package(names, storage), storage
+
+
+def test_every_query_lives_in_a_store() -> None:
+    # SQL outside storefront/store/ (and db.py's schema check) would be a query a
+    # second backend cannot replace.
+    keywords = ("SELECT ", "UPDATE ", "INSERT INTO", "DELETE FROM")
+    offenders = [
+        path.name
+        for path in SHOP_MODULES
+        if path.name != "db.py" and any(k in source_of(path) for k in keywords)
+    ]
+    assert offenders == []

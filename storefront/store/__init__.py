@@ -1,0 +1,109 @@
+"""The store: every query the shop makes, behind one interface per backend.
+
+Rules stay outside: ``orders`` (the state machine) and ``evidence`` (Stripe's
+word against the order) are plain Python the stores call. A store only reads
+and writes, each write method one transaction, and every move is a conditional
+update, so of several callers (tasks or processes) exactly one wins.
+``sqlite.SQLiteStore`` is the embedded default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from storefront.catalog import NewProduct, Product
+    from storefront.evidence import EventOutcome, EventResult
+    from storefront.orders import Move, Order, OrderStatus, TimelineEntry
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What the shop asks of its database; one implementation per backend."""
+
+    async def open(self) -> None:
+        """Connect; refuse (SchemaError) a schema other than the migrations' head."""
+
+    async def close(self) -> None:
+        """Release every connection."""
+
+    # Products.
+    async def active_products(self) -> list[Product]:
+        """Products on sale, in the order they were added."""
+
+    async def product_by_slug(self, slug: str) -> Product | None:
+        """The product with this slug, on sale or not."""
+
+    async def save_products(self, products: Sequence[NewProduct]) -> int:
+        """Insert or update products by slug, all in one transaction; return how many."""
+
+    # Orders: reads see committed rows only.
+    async def order_by_id(self, order_id: int) -> Order | None:
+        """The order with this row id, if any."""
+
+    async def order_with_timeline(self, token: str) -> tuple[Order, list[TimelineEntry]] | None:
+        """The order with this public token and its timeline, oldest entry first."""
+
+    async def find_order(
+        self,
+        *,
+        session_id: str | None = None,
+        order_token: str | None = None,
+        payment_intent: str | None = None,
+    ) -> Order | None:
+        """The order an event is about: by session id, else token, else payment intent."""
+
+    async def is_known(
+        self, *, order_token: str | None = None, payment_intent: str | None = None
+    ) -> bool:
+        """Whether an order carries this token or payment intent."""
+
+    async def stale_open_orders(
+        self, older_than_seconds: float, limit: int = 100, after_id: int = 0
+    ) -> list[Order]:
+        """Pending or processing orders untouched for longer than the threshold, by id."""
+
+    # Orders: each method is one transaction.
+    async def open_order(
+        self,
+        product_id: int,
+        unit_amount: int,
+        currency: str,
+        attempt: str | None,
+        expires_at: int | None = None,
+    ) -> Order:
+        """Insert a pending order, or return (and touch) the one this attempt made."""
+
+    async def attach_session(self, order_id: int, session_id: str) -> bool:
+        """Store the order's Checkout Session if it is pending without another; True if so."""
+
+    async def abort_without_session(
+        self, order_id: int, *, untouched_for: float, source: str
+    ) -> bool:
+        """Abort a pending order with no session untouched for that long; True if it moved."""
+
+    async def flag(self, order_id: int, reason: str) -> None:
+        """Flag the order for the shopkeeper; the first reason stays."""
+
+    async def transition(
+        self, order_id: int, new: OrderStatus, *, source: str, note: str | None = None
+    ) -> Move | None:
+        """Move the order if the state machine allows; the Move, or None."""
+
+    async def apply_outcome(
+        self, order_id: int, outcome: EventOutcome, source: str
+    ) -> tuple[EventResult, str | None, bool]:
+        """Check Stripe's word against the order, then move or flag it (one transaction).
+
+        Returns the result, the flag's reason if one was raised, and whether it moved.
+        """
+
+    async def record_and_apply(
+        self, event_id: str, event_type: str, outcome: EventOutcome | None
+    ) -> tuple[EventResult, int | None, str | None]:
+        """Record a webhook event id and apply its outcome in one transaction.
+
+        A repeated id changes nothing (``DUPLICATE``). Returns the result, the
+        order's id and the flag's reason.
+        """
