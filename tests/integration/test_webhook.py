@@ -327,7 +327,7 @@ OLDER_VERSION_PAYLOADS = {
 
 @pytest.mark.parametrize("api_version", sorted(OLDER_VERSION_PAYLOADS))
 async def test_events_of_an_older_api_version_still_apply(
-    client: QuartClient, db: Database, api_version: str
+    client: QuartClient, db: SQLiteStore, api_version: str
 ) -> None:
     extra = OLDER_VERSION_PAYLOADS[api_version]
     _, session_id = await pending_order(client, db)
