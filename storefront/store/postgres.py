@@ -297,8 +297,9 @@ def numbered(sql: str) -> str:
 
 
 def _count(status: str) -> int:
-    """The row count of a command status such as ``UPDATE 1`` or ``INSERT 0 1``."""
-    return int(status.rsplit(" ", 1)[-1])
+    """The row count of a command status such as ``UPDATE 1`` or ``INSERT 0 1`` (DDL: 0)."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
 
 
 # Transaction functions: each runs inside one PostgresStore._transaction, like the
