@@ -122,6 +122,7 @@ async def test_reconcile_command_applies_missed_webhooks_and_expires_abandoned(
         "STRIPE_WEBHOOK_SECRET": SECRET,
         "STRIPE_API_BASE": stack.sandbox_url,
         "STOREFRONT_DATABASE": str(stack.database),
+        "STOREFRONT_DATABASE_URL": stack.database_url or "",
     }
     proc = await asyncio.create_subprocess_exec(
         str(STOREFRONT),
