@@ -24,7 +24,7 @@ import asyncpg
 
 from storefront import evidence, migrations
 from storefront.catalog import NewProduct, Product
-from storefront.config import redacted
+from storefront.config import ConfigError, redacted
 from storefront.db import SchemaError, check_revision
 from storefront.evidence import EventOutcome, EventResult
 from storefront.orders import (
@@ -59,6 +59,10 @@ _UNREACHABLE = (
     asyncpg.InterfaceError,
     AssertionError,
 )
+
+
+class DatabaseUnreachable(ConfigError):
+    """The PostgreSQL server refused or did not answer (a wrong URL, or it is down)."""
 
 
 class PostgresStore:
@@ -613,8 +617,16 @@ def migrate(url: str) -> str:
 
 
 async def require_schema(url: str) -> None:
-    """Raise SchemaError unless the database at ``url`` is at the head revision."""
-    conn = await asyncpg.connect(url)
+    """Raise SchemaError unless the database at ``url`` is at the head revision.
+
+    An unreachable server is a ConfigError too: one line naming it, password hidden.
+    """
+    try:
+        conn = await asyncpg.connect(url, timeout=10)
+    except _UNREACHABLE as error:
+        raise DatabaseUnreachable(
+            f"cannot reach the database at {redacted(url)}: {type(error).__name__}: {error}"
+        ) from None
     try:
         check_schema(await _revision(conn))
     finally:
