@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from quart import Quart
 
 from storefront import create_app
@@ -24,6 +25,13 @@ FAST_RETRIES = (0.2, 0.5, 1.0, 2.0, 4.0)
 # Strict pinned-version mode on an account whose default is an older version: a call
 # the shop made without Stripe-Version, or with another version, would fail the test.
 STRICT_VERSION = {"require_api_version": True, "api_version": "2025-03-31.basil"}
+
+
+def live_database_url(request: pytest.FixtureRequest) -> str | None:
+    """For a stack fixture parametrised by backend: a fresh PostgreSQL database, or None."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("pg_cluster").new_database()
+    return None
 
 
 class LiveStack:
