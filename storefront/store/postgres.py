@@ -164,6 +164,8 @@ class PostgresStore:
 
     async def product_by_slug(self, slug: str) -> Product | None:
         """The product with this slug, on sale or not."""
+        if not _storable(slug):
+            return None
         row = await self.pool.fetchrow("SELECT * FROM products WHERE slug = $1", slug)
         return Product.from_row(row) if row else None
 
@@ -181,6 +183,8 @@ class PostgresStore:
 
     async def order_with_timeline(self, token: str) -> tuple[Order, list[TimelineEntry]] | None:
         """The order and its timeline in one query (the status poll runs this every 2 s)."""
+        if not _storable(token):
+            return None
         row = await self.pool.fetchrow(
             "SELECT o.*, p.name AS product_name, p.slug AS product_slug,"
             " (SELECT coalesce(json_agg(json_build_array(e.id, e.status, e.source,"
@@ -206,7 +210,7 @@ class PostgresStore:
     ) -> Order | None:
         """The committed order an event is about, looked up as ``find_order_id`` does."""
         for column, value in zip(_LOOKUPS, (session_id, order_token, payment_intent), strict=True):
-            if value:
+            if value and _storable(value):
                 row = await self.pool.fetchrow(_ORDER_SELECT + f" WHERE o.{column} = $1", value)
                 if row is not None:
                     return Order.from_row(row)
@@ -217,8 +221,10 @@ class PostgresStore:
     ) -> bool:
         """Whether a committed order carries this token or payment intent."""
         for column, value in (("token", order_token), ("payment_intent", payment_intent)):
-            if value and await self.pool.fetchrow(
-                f"SELECT 1 FROM orders WHERE {column} = $1", value
+            if (
+                value
+                and _storable(value)
+                and await self.pool.fetchrow(f"SELECT 1 FROM orders WHERE {column} = $1", value)
             ):
                 return True
         return False
@@ -292,6 +298,15 @@ class PostgresStore:
         """Record a webhook event id and apply its outcome, in one transaction."""
         async with self._transaction() as conn:
             return await record_and_apply(conn, event_id, event_type, outcome)
+
+
+def _storable(value: str) -> bool:
+    """False for text PostgreSQL cannot hold (a NUL byte): no row can match it.
+
+    SQLite compares such text and finds nothing; asyncpg would raise instead, and
+    a probe like ``/orders/<token>%00`` must get the same 404 on both backends.
+    """
+    return "\x00" not in value
 
 
 def numbered(sql: str) -> str:

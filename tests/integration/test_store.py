@@ -283,3 +283,12 @@ async def test_the_reconcile_lock_has_one_holder_across_stores(
 async def test_sqlite_has_one_process_so_its_store_always_leads(store: AnyStore) -> None:
     async with store.exclusive() as mine:
         assert mine
+
+
+async def test_text_with_a_nul_byte_matches_nothing_on_either_backend(store: AnyStore) -> None:
+    # PostgreSQL cannot hold NUL in text; a probe with one must find nothing, not fail.
+    order = await store.open_order(1, 1800, "eur", None)
+    assert await store.product_by_slug("mug\x00") is None
+    assert await store.order_with_timeline(order.token + "\x00") is None
+    assert await store.find_order(session_id="cs\x00", order_token=order.token + "\x00") is None
+    assert not await store.is_known(order_token="\x00", payment_intent="pi\x00")
