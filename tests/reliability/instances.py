@@ -110,7 +110,10 @@ backend shops
     balance roundrobin
     option httpchk GET /healthz
     http-check expect status 200
-    default-server inter 300ms fall 1 rise 1
+    # Three missed checks mark an instance down (one slow answer under load is not
+    # death); requests that meet a dead one meanwhile are redispatched above.
+    timeout check 2s
+    default-server inter 300ms fall 3 rise 1
 {servers}
 """
 
