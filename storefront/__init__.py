@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import json
 import logging
 import os
 from collections.abc import Mapping
@@ -20,8 +21,7 @@ from storefront.orders import OrderStatus
 from storefront.payments import PaymentGateway, StripePayments
 from storefront.ratelimit import CheckoutLimiter
 from storefront.resources import STATIC, TEMPLATES
-from storefront.store import Store
-from storefront.store.sqlite import SQLiteStore
+from storefront.store import Store, make_store
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def create_app(
 
     # Never create the database here: a missing file is a wrong path or a lost
     # disk, and a fresh empty database would quietly hide every order.
-    db = SQLiteStore(settings.database, busy_timeout_ms=settings.db_busy_timeout_ms, create=False)
+    db = make_store(settings)
     gateway = payments or StripePayments.from_settings(settings)
     app.extensions["db"] = db
     app.extensions["payments"] = gateway
@@ -63,6 +63,7 @@ def create_app(
         settings.checkout_rate_limit, proxy_hops=settings.proxy_hops
     )
     app.extensions["catalog_page"] = catalog.CatalogPage(max_age=1.0)
+    _register_health(app, db)
     security.install(app, settings.base_url, settings.checkout_origin)
     body_limit.install(app)
     _register_error_handlers(app)
@@ -117,12 +118,36 @@ async def _reconcile_forever(db: Store, payments: PaymentGateway, settings: Sett
     while True:
         await asyncio.sleep(settings.reconcile_interval)
         try:
-            report = await reconcile(db, payments, older_than=settings.reconcile_after)
+            # One instance at a time (PostgreSQL advisory lock; SQLite has one process).
+            async with db.exclusive() as mine:
+                if not mine:
+                    continue
+                report = await reconcile(db, payments, older_than=settings.reconcile_after)
         except Exception:
             log.exception("reconciliation pass failed; will try again")
             continue
         if report.checked:
             log.info("reconciled: %s", report)
+
+
+def _register_health(app: Quart, db: Store) -> None:
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        """For the proxy: 200 when the database answers at the current schema, else 503."""
+        problem = await db.health()
+        if problem is not None:
+            log.warning("health check failed: %s", problem)
+            return Response(
+                json.dumps({"ok": False, "reason": problem}),
+                status=503,
+                content_type="application/json",
+                headers={"Cache-Control": "no-store"},
+            )
+        return Response(
+            json.dumps({"ok": True}),
+            content_type="application/json",
+            headers={"Cache-Control": "no-store"},
+        )
 
 
 def _register_error_handlers(app: Quart) -> None:

@@ -140,29 +140,29 @@ def _add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def _init_db(args: argparse.Namespace, settings: Settings) -> None:
-    from storefront.db import init_db
+    from storefront.store import make_store, where
 
-    await init_db(settings.database)
-    print(f"database ready: {settings.database}")
+    db = make_store(settings, create=True)
+    await db.open()
+    await db.close()
+    print(f"database ready: {where(settings)}")
 
 
 async def _migrate(args: argparse.Namespace, settings: Settings) -> None:
-    from storefront.db import migrate, require_database
     from storefront.migrations import HEAD
+    from storefront.store import migrate, where
 
-    # Migrating never creates a database: a wrong path must not yield an empty shop.
-    require_database(settings.database)
-    before = await asyncio.to_thread(migrate, settings.database)
+    before = await migrate(settings)
     if before == HEAD:
-        print(f"database schema already at {HEAD}: {settings.database}")
+        print(f"database schema already at {HEAD}: {where(settings)}")
     else:
-        print(f"database schema migrated from {before} to {HEAD}: {settings.database}")
+        print(f"database schema migrated from {before} to {HEAD}: {where(settings)}")
 
 
 async def _save(settings: Settings, products: list) -> int:  # type: ignore[type-arg]
-    from storefront.store.sqlite import SQLiteStore
+    from storefront.store import make_store
 
-    db = SQLiteStore(settings.database, busy_timeout_ms=settings.db_busy_timeout_ms)
+    db = make_store(settings, create=True)
     await db.open()
     try:
         return await db.save_products(products)
@@ -198,10 +198,11 @@ async def _import_products(args: argparse.Namespace, settings: Settings) -> None
 async def _serve(args: argparse.Namespace, settings: Settings) -> None:
     from storefront import create_app
     from storefront.catalog import read_products_file
-    from storefront.db import require_database, require_schema
+    from storefront.db import require_database
     from storefront.serving import serve_app
+    from storefront.store import require_schema
 
-    if not settings.database.exists():
+    if not settings.database_url and not settings.database.exists():
         if not settings.sandbox:
             # A real shop's database is made on purpose: a fresh one here would
             # hide a wrong path or a lost disk behind an empty order history.
@@ -210,7 +211,7 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> None:
         await _save(settings, read_products_file(SAMPLE_PRODUCTS))
         print(f"created {settings.database} with the sample products")
     # One line before anything listens: a schema of another version needs `migrate`.
-    require_schema(settings.database)
+    await require_schema(settings)
     if "STOREFRONT_BASE_URL" not in os.environ:
         settings = dataclasses.replace(settings, base_url=f"http://{args.host}:{args.port}")
 
@@ -260,10 +261,10 @@ async def _sandbox(args: argparse.Namespace, settings: Settings) -> None:
 async def _reconcile(args: argparse.Namespace, settings: Settings) -> None:
     from storefront.fulfilment import reconcile
     from storefront.payments import StripePayments
-    from storefront.store.sqlite import SQLiteStore
+    from storefront.store import make_store
 
     # Never create it: an empty database here would let `serve` start on it later.
-    db = SQLiteStore(settings.database, busy_timeout_ms=settings.db_busy_timeout_ms, create=False)
+    db = make_store(settings)
     payments = StripePayments.from_settings(settings)
     await db.open()
     await payments.open()

@@ -70,6 +70,9 @@ class Settings:
     # Reverse proxies in front of the shop that append the client's address to
     # X-Forwarded-For (0: the connecting address is the client's).
     proxy_hops: int = 0
+    # postgresql://… selects PostgreSQL (then ``database`` is unused); never shown, it
+    # may hold a password.
+    database_url: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -131,6 +134,7 @@ class Settings:
             checkout_expires_after=_int(
                 environ, "STOREFRONT_CHECKOUT_EXPIRES_AFTER", 3600, *CHECKOUT_EXPIRES_AFTER_RANGE
             ),
+            database_url=database_url(environ.get("STOREFRONT_DATABASE_URL", "")),
         )
 
 
@@ -139,6 +143,34 @@ def _url(name: str, value: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
     return value.rstrip("/")
+
+
+def database_url(raw: str) -> str | None:
+    """A validated postgresql:// URL, or None (empty: SQLite at STOREFRONT_DATABASE)."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
+        # Never echo the value: it may carry a password.
+        raise ConfigError(
+            "STOREFRONT_DATABASE_URL must look like postgresql://user:password@host:5432/dbname"
+            " (unset it to use SQLite at STOREFRONT_DATABASE)"
+        )
+    try:
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise ConfigError("STOREFRONT_DATABASE_URL has a malformed port") from None
+    return raw
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, fit for a log line or a message."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
 
 
 def _method_types(environ: Mapping[str, str]) -> tuple[str, ...]:

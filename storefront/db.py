@@ -205,9 +205,11 @@ def _schema_state(conn: sqlite3.Connection) -> tuple[str | None, int, bool]:
     return revision, user_version, "orders" in tables
 
 
-def check_schema(conn: sqlite3.Connection) -> None:
-    """Raise SchemaError, in one line saying what to do, unless the schema is at head."""
-    revision, user_version, _ = _schema_state(conn)
+def check_revision(revision: str | None, before: str = "nothing (an empty database)") -> None:
+    """Raise SchemaError, in one line saying what to do, unless ``revision`` is the head.
+
+    ``before`` names a database without a revision; both backends share the wording.
+    """
     if revision == migrations.HEAD:
         return
     if revision is not None and revision not in migrations.revisions():
@@ -215,10 +217,16 @@ def check_schema(conn: sqlite3.Connection) -> None:
             f"database schema {revision} is newer than this shop's {migrations.HEAD}: "
             "run the shop that wrote it"
         )
-    at = revision or f"version {user_version} (before migrations)"
     raise SchemaError(
-        f"database schema is at {at}, this shop needs {migrations.HEAD}: run `storefront migrate`"
+        f"database schema is at {revision or before}, this shop needs {migrations.HEAD}: "
+        "run `storefront migrate`"
     )
+
+
+def check_schema(conn: sqlite3.Connection) -> None:
+    """Raise SchemaError, in one line saying what to do, unless the schema is at head."""
+    revision, user_version, _ = _schema_state(conn)
+    check_revision(revision, f"version {user_version} (before migrations)")
 
 
 def require_schema(path: Path) -> None:

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-# The shop on a real SQLite file with our fake gateway, for every layer.
-pytest_plugins = ["tests.shop"]
+# The shop on a real database (SQLite file or throwaway PostgreSQL) with our fake
+# gateway, for every layer.
+pytest_plugins = ["tests.pg", "tests.shop"]
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from quart import Quart
 
 from storefront import create_app
@@ -16,7 +17,7 @@ from storefront.catalog import read_products_file
 from storefront.config import Settings
 from storefront.sandbox import SandboxSettings, create_sandbox_app
 from storefront.serving import BackgroundServer, free_port
-from storefront.store.sqlite import SQLiteStore
+from storefront.store import Store, make_store
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "whsec_livetestsecret0123456789"
@@ -26,13 +27,27 @@ FAST_RETRIES = (0.2, 0.5, 1.0, 2.0, 4.0)
 STRICT_VERSION = {"require_api_version": True, "api_version": "2025-03-31.basil"}
 
 
+def live_database_url(request: pytest.FixtureRequest) -> str | None:
+    """For a stack fixture parametrised by backend: a fresh PostgreSQL database, or None."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("pg_cluster").new_database()
+    return None
+
+
 class LiveStack:
     """A sandbox and a shop talking to each other through real sockets."""
 
     def __init__(
-        self, database: Path, shop_env: dict[str, str] | None = None, **sandbox_knobs: Any
+        self,
+        database: Path,
+        shop_env: dict[str, str] | None = None,
+        *,
+        database_url: str | None = None,
+        **sandbox_knobs: Any,
     ):
         self.database = database
+        # PostgreSQL when set (tests.pg's database_url fixture), else the SQLite file.
+        self.database_url = database_url
         self.shop_env = shop_env or {}
         self.shop_port = free_port()
         self.sandbox_port = free_port()
@@ -64,6 +79,7 @@ class LiveStack:
                 "STRIPE_API_BASE": self.sandbox_url,
                 "STOREFRONT_BASE_URL": self.shop_url,
                 "STOREFRONT_DATABASE": str(self.database),
+                "STOREFRONT_DATABASE_URL": self.database_url or "",
                 "STOREFRONT_RECONCILE_INTERVAL": "0",
                 # Tests buy fast on purpose; the limit's own tests turn it on.
                 "STOREFRONT_CHECKOUT_RATE_LIMIT": "0",
@@ -73,7 +89,12 @@ class LiveStack:
         return dataclasses.replace(settings, max_network_retries=3)
 
     @property
-    def db(self) -> SQLiteStore:
+    def location(self) -> Path | str:
+        """The shop's database: the PostgreSQL URL, or the SQLite file."""
+        return self.database_url or self.database
+
+    @property
+    def db(self) -> Store:
         assert self.shop_app is not None
         return self.shop_app.extensions["db"]
 
@@ -82,7 +103,7 @@ class LiveStack:
         return self.sandbox_app.extensions["sandbox"]
 
     async def start(self) -> None:
-        db = SQLiteStore(self.database)
+        db = make_store(self.shop_settings(), create=True)
         await db.open()
         await db.save_products(read_products_file(ROOT / "data" / "products.toml"))
         await db.close()

@@ -76,8 +76,17 @@ def check_money(
     return check
 
 
-def read_orders(database: Path) -> list[dict[str, Any]]:
-    """Every order row, read-only, whether or not the shop still runs."""
+def read_orders(database: Path | str) -> list[dict[str, Any]]:
+    """Every order row, read-only, whether or not the shop still runs.
+
+    ``database`` is a SQLite file or a ``postgresql://`` URL.
+    """
+    if str(database).startswith("postgresql://"):
+        import psycopg
+        from psycopg.rows import dict_row
+
+        with psycopg.connect(str(database), row_factory=dict_row) as pg:
+            return list(pg.execute("SELECT * FROM orders ORDER BY id"))
     conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     try:
@@ -86,7 +95,7 @@ def read_orders(database: Path) -> list[dict[str, Any]]:
         conn.close()
 
 
-def assert_money_invariant(database: Path, sandbox_state: Any) -> MoneyCheck:
+def assert_money_invariant(database: Path | str, sandbox_state: Any) -> MoneyCheck:
     """Check the invariant on a shop's database and its sandbox; fail with every violation."""
     check = check_money(read_orders(database), sandbox_sessions(sandbox_state))
     assert not check.violations, "money invariant broken:\n" + "\n".join(check.violations)

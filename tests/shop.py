@@ -1,4 +1,8 @@
-"""The shop on a real SQLite file with our fake gateway: helpers and fixtures.
+"""The shop on a real database with our fake gateway: helpers and fixtures.
+
+``shop`` and ``db`` run every test on both backends (``backend``: a SQLite file,
+a fresh database on the session's PostgreSQL); a SQLite-only test says
+``@pytest.mark.parametrize("backend", ["sqlite"])``.
 
 Loaded as a plugin by tests/conftest.py, so every layer shares these fixtures.
 """
@@ -19,7 +23,7 @@ from quart.testing import QuartClient
 from storefront import create_app
 from storefront.catalog import NewProduct
 from storefront.config import Settings
-from storefront.store.sqlite import SQLiteStore
+from storefront.store import Store, make_store
 from tests.fakes import FakePayments
 
 WEBHOOK_SECRET = "whsec_testsecret0123456789"
@@ -31,12 +35,13 @@ PRODUCTS = [
 ]
 
 
-def make_settings(database: Path, **overrides: Any) -> Settings:
-    """Sandbox-mode settings on a given database file."""
+def make_settings(database: Path, database_url: str | None = None, **overrides: Any) -> Settings:
+    """Sandbox-mode settings on a given database file, or PostgreSQL at the URL."""
     settings = Settings.from_env(
         {
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "STOREFRONT_DATABASE": str(database),
+            "STOREFRONT_DATABASE_URL": database_url or "",
             "STOREFRONT_RECONCILE_INTERVAL": "0",
             # Tests buy fast on purpose; the limit's own tests turn it on.
             "STOREFRONT_CHECKOUT_RATE_LIMIT": "0",
@@ -45,9 +50,9 @@ def make_settings(database: Path, **overrides: Any) -> Settings:
     return settings.__class__(**{**settings.__dict__, **overrides})
 
 
-async def seed(database: Path) -> None:
+async def seed(database: Path, database_url: str | None = None) -> None:
     """Create the schema and the test products."""
-    db = SQLiteStore(database)
+    db = make_store(make_settings(database, database_url), create=True)
     await db.open()
     await db.save_products(PRODUCTS)
     await db.close()
@@ -77,10 +82,12 @@ def fake_payments() -> FakePayments:
 
 
 @pytest.fixture
-async def shop(database: Path, fake_payments: FakePayments) -> AsyncIterator[Quart]:
-    """The shop with a fake payments gateway, served in-process."""
-    await seed(database)
-    app = create_app(make_settings(database), payments=fake_payments)
+async def shop(
+    database: Path, database_url: str | None, fake_payments: FakePayments
+) -> AsyncIterator[Quart]:
+    """The shop with a fake payments gateway, served in-process, on each backend."""
+    await seed(database, database_url)
+    app = create_app(make_settings(database, database_url), payments=fake_payments)
     async with app.test_app():
         yield app
 
@@ -91,5 +98,5 @@ def client(shop: Quart) -> QuartClient:
 
 
 @pytest.fixture
-def db(shop: Quart) -> SQLiteStore:
+def db(shop: Quart) -> Store:
     return shop.extensions["db"]

@@ -54,6 +54,14 @@ def stamp(url: str, revision: str) -> None:
     command.stamp(config(url), revision)
 
 
+def sync_url(url: str) -> str:
+    """The SQLAlchemy URL Alembic runs on: PostgreSQL through psycopg 3 (the shop uses asyncpg)."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url.removeprefix(scheme)
+    return url
+
+
 def engine(url: str) -> sa.Engine:
     """An engine for migrations; SQLite gets transactional DDL, which its driver lacks."""
     eng = sa.create_engine(url, poolclass=sa.pool.NullPool)

@@ -4,16 +4,20 @@ Rules stay outside: ``orders`` (the state machine) and ``evidence`` (Stripe's
 word against the order) are plain Python the stores call. A store only reads
 and writes, each write method one transaction, and every move is a conditional
 update, so of several callers (tasks or processes) exactly one wins.
-``sqlite.SQLiteStore`` is the embedded default.
+``sqlite.SQLiteStore`` is the embedded default; ``postgres.PostgresStore`` runs
+when ``STOREFRONT_DATABASE_URL`` names a PostgreSQL database (several instances).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from storefront.catalog import NewProduct, Product
+    from storefront.config import Settings
     from storefront.evidence import EventOutcome, EventResult
     from storefront.orders import Move, Order, OrderStatus, TimelineEntry
 
@@ -27,6 +31,12 @@ class Store(Protocol):
 
     async def close(self) -> None:
         """Release every connection."""
+
+    async def health(self) -> str | None:
+        """None if the database answers and its schema is at head, else the reason."""
+
+    def exclusive(self, key: int = ...) -> AbstractAsyncContextManager[bool]:
+        """Yield whether this instance alone runs the job ``key`` (periodic reconcile)."""
 
     # Products.
     async def active_products(self) -> list[Product]:
@@ -107,3 +117,55 @@ class Store(Protocol):
         A repeated id changes nothing (``DUPLICATE``). Returns the result, the
         order's id and the flag's reason.
         """
+
+
+def make_store(settings: Settings, *, create: bool = False) -> Store:
+    """The store the settings name: PostgreSQL at the URL, else the SQLite file.
+
+    ``create`` migrates (and for SQLite creates) the database on open: tools and
+    tests only, never the running shop.
+    """
+    if settings.database_url:
+        from storefront.store.postgres import PostgresStore
+
+        return PostgresStore(settings.database_url, create=create)
+    from storefront.store.sqlite import SQLiteStore
+
+    return SQLiteStore(
+        settings.database, busy_timeout_ms=settings.db_busy_timeout_ms, create=create
+    )
+
+
+def where(settings: Settings) -> str:
+    """The database as messages name it (a URL without its password)."""
+    if settings.database_url:
+        from storefront.config import redacted
+
+        return redacted(settings.database_url)
+    return str(settings.database)
+
+
+async def migrate(settings: Settings) -> str:
+    """Bring the settings' existing database to the head; return the revision it was at."""
+    if settings.database_url:
+        from storefront.store import postgres
+
+        return await asyncio.to_thread(postgres.migrate, settings.database_url)
+    from storefront import db
+
+    # Migrating never creates a SQLite file: a wrong path must not yield an empty shop.
+    db.require_database(settings.database)
+    return await asyncio.to_thread(db.migrate, settings.database)
+
+
+async def require_schema(settings: Settings) -> None:
+    """Raise SchemaError (or DatabaseMissing) unless the database is at the head revision."""
+    if settings.database_url:
+        from storefront.store import postgres
+
+        await postgres.require_schema(settings.database_url)
+        return
+    from storefront import db
+
+    db.require_database(settings.database)
+    db.require_schema(settings.database)

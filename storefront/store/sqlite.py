@@ -7,14 +7,16 @@ transaction; bench/STORE.md). The SQL is portable except where marked.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any
 
 from storefront import evidence
 from storefront.catalog import NewProduct, Product
-from storefront.db import Database
+from storefront.db import Database, DatabaseGone, SchemaError, check_revision
 from storefront.evidence import EventOutcome, EventResult
 from storefront.orders import (
     Move,
@@ -38,6 +40,28 @@ _LOOKUPS = ("stripe_session_id", "token", "payment_intent")
 
 class SQLiteStore(Database):
     """``Store`` on one SQLite file (see ``storefront.store.Store`` for the contract)."""
+
+    async def health(self) -> str | None:
+        """None if the file is the one opened and its schema is at head, else the reason."""
+        try:
+            self._check_file()
+            rows = await self.fetch_all("SELECT version_num FROM alembic_version")
+            check_revision(rows[0][0] if rows else None)
+        except (SchemaError, DatabaseGone) as error:
+            return str(error)
+        except (sqlite3.Error, AssertionError) as error:
+            return f"database unreadable: {type(error).__name__}"
+        return None
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, key: int = 0) -> AsyncIterator[bool]:
+        """Always True: one SQLite file has one shop process, so no other instance runs."""
+        yield True
+
+    async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """Run one write statement in its own transaction; the rows it changed."""
+        args = tuple(params)
+        return await self.write(lambda conn: conn.execute(sql, args).rowcount)
 
     async def active_products(self) -> list[Product]:
         """Products on sale, in the order they were added."""

@@ -97,18 +97,14 @@ async def test_an_unavailable_product_shows_the_message_in_its_card(
     page: Page, stack: LiveStack
 ) -> None:
     await page.goto(stack.shop_url)
-    await stack.db.write(
-        lambda conn: conn.execute("UPDATE products SET active = 0 WHERE slug = 'enamel-mug'")
-    )
+    await stack.db.execute("UPDATE products SET active = 0 WHERE slug = 'enamel-mug'")
     try:
         await page.get_by_role("button", name=re.compile("^Buy Enamel mug")).click()
         card = page.locator("#product-enamel-mug")
         await expect(card.locator(".card-message")).to_contain_text("not available")
         assert page.url.rstrip("/") == stack.shop_url
     finally:
-        await stack.db.write(
-            lambda conn: conn.execute("UPDATE products SET active = 1 WHERE slug = 'enamel-mug'")
-        )
+        await stack.db.execute("UPDATE products SET active = 1 WHERE slug = 'enamel-mug'")
 
 
 async def test_the_shop_reads_well_on_a_phone(

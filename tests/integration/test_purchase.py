@@ -1,4 +1,4 @@
-"""A whole purchase over real HTTP: the shop, the real SDK, the sandbox, real SQLite."""
+"""A whole purchase over real HTTP: the shop, the real SDK, the sandbox, a real database."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from tests.live import LiveStack, buy, pay
+from tests.live import LiveStack, buy, live_database_url, pay
 
 
-@pytest.fixture(scope="module")
-async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveStack]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+async def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LiveStack]:
     database = tmp_path_factory.mktemp("purchase") / "shop.sqlite3"
-    async with LiveStack(database) as live:
+    async with LiveStack(database, database_url=live_database_url(request)) as live:
         yield live
 
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from storefront import migrations
@@ -19,6 +20,7 @@ from storefront.db import SchemaError, migrate
 from storefront.orders import OrderStatus
 from storefront.resources import SCHEMA
 from storefront.store.sqlite import SQLiteStore
+from tests.pg import Cluster
 
 # schema.sql as the shop shipped it at version 1, kept verbatim.
 SCHEMA_V1 = Path(__file__).resolve().parent.parent / "data" / "schema_v1.sql"
@@ -195,3 +197,53 @@ def test_the_migrate_command_upgrades_and_never_creates_a_database(tmp_path: Pat
     assert done.returncode == 2
     assert "storefront init-db" in done.stderr
     assert not missing.exists()
+
+
+async def test_a_postgresql_database_at_0001_with_orders_upgrades_and_keeps_every_row(
+    pg_cluster: Cluster,
+) -> None:
+    from alembic import command
+
+    from storefront.store.postgres import PostgresStore
+    from storefront.store.postgres import migrate as migrate_postgres
+
+    url = pg_cluster.new_database(migrated=False)
+    command.upgrade(migrations.config(migrations.sync_url(url)), "0001")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO products (id, slug, name, unit_amount, currency)"
+            " VALUES (1, 'mug', 'Mug', 1800, 'eur')"
+        )
+        conn.execute(
+            "INSERT INTO orders (id, token, product_id, amount_total, currency, status,"
+            " stripe_session_id, payment_intent, customer_email) VALUES"
+            " (1, 'tok-paid', 1, 1800, 'eur', 'paid', 'cs_test_1', 'pi_1', 'a@example.com'),"
+            " (2, 'tok-open', 1, 1800, 'eur', 'pending', 'cs_test_2', NULL, NULL)"
+        )
+        conn.execute(
+            "INSERT INTO order_events (order_id, status, source) VALUES"
+            " (1, 'pending', 'checkout'), (1, 'paid', 'webhook'), (2, 'pending', 'checkout')"
+        )
+    stuck = PostgresStore(url)
+    with pytest.raises(SchemaError, match=r"at 0001, this shop needs .*storefront migrate"):
+        await stuck.open()
+
+    assert migrate_postgres(url) == "0001"
+    store = PostgresStore(url)
+    await store.open()
+    try:
+        paid = await store.order_with_timeline("tok-paid")
+        assert paid is not None
+        assert paid[0].status is OrderStatus.PAID and paid[0].flag_reason is None
+        assert [e.status for e in paid[1]] == [OrderStatus.PENDING, OrderStatus.PAID]
+        # The shop carries on with the old rows: the pending order can still expire.
+        move = await store.transition(2, OrderStatus.EXPIRED, source="reconcile")
+        assert move is not None
+        # Identity columns go on past the explicit ids the old rows used.
+        await store.execute("SELECT setval(pg_get_serial_sequence('orders', 'id'), 2)")
+        fresh = await store.open_order(1, 1800, "eur", None)
+        assert fresh.id == 3
+    finally:
+        await store.close()
+    # Migrating again changes nothing.
+    assert migrate_postgres(url) == migrations.HEAD

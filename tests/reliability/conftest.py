@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from storefront.config import Settings
-from storefront.store.sqlite import SQLiteStore
+from storefront.store import Store
 from tests.live import LiveStack
 
 # Figures the chaos test leaves for the terminal summary.
@@ -26,13 +26,23 @@ class Stack(LiveStack):
         database: Path,
         shop: dict[str, Any] | None = None,
         shop_env: dict[str, str] | None = None,
+        *,
+        database_url: str | None = None,
         **knobs: Any,
     ):
-        super().__init__(database, shop_env, **knobs)
+        super().__init__(database, shop_env, database_url=database_url, **knobs)
         self.shop_overrides = shop or {}
 
     def shop_settings(self) -> Settings:
         return dataclasses.replace(super().shop_settings(), **self.shop_overrides)
+
+
+class Stacks(list[Stack]):
+    """Started stacks, and where the next one's database comes from."""
+
+    def __init__(self, fresh_database: Callable[[], str | None]):
+        super().__init__()
+        self.fresh_database = fresh_database
 
 
 @pytest.fixture
@@ -42,7 +52,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-async def snapshot(db: SQLiteStore) -> list[tuple[Any, ...]]:
+async def snapshot(db: Store) -> list[tuple[Any, ...]]:
     """Every row of every shop table, to compare before and after."""
     rows: list[tuple[Any, ...]] = []
     for table in ("products", "orders", "order_events", "webhook_events"):

@@ -109,6 +109,8 @@ async def test_many_concurrent_appliers_on_the_database_make_one_transition(
     assert len(await paid_entries(db)) == 1
 
 
+# SQLite's writer thread (Database.write); PostgreSQL transactions are the server's.
+@pytest.mark.parametrize("backend", ["sqlite"])
 async def test_a_failing_transaction_neither_loses_nor_commits_the_others_work(
     db: SQLiteStore,
 ) -> None:
@@ -131,6 +133,8 @@ async def test_a_failing_transaction_neither_loses_nor_commits_the_others_work(
     assert rows == {f"kept{i}" for i in range(20)}
 
 
+# SQLite's writer thread (Database.write); PostgreSQL transactions are the server's.
+@pytest.mark.parametrize("backend", ["sqlite"])
 async def test_a_cancelled_transaction_leaves_the_writer_usable(db: SQLiteStore) -> None:
     # A client hanging up cancels its request task, at any point of a write.
     # The write then finishes whole or not at all, and no later write fails.

@@ -6,11 +6,12 @@ All over real HTTP: the shop and the sandbox on free ports, the real SDK, real S
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from storefront.serving import free_port
 from tests.fakes import FakePayments
 from tests.live import CARD, SECRET, buy, pay
 from tests.money import assert_money_invariant
-from tests.reliability.conftest import Stack
+from tests.reliability.conftest import Stack, Stacks
 
 # The sandbox drops every delivery and never retries: webhooks are missed for good.
 LOST = {"drop_first_rate": 1.0, "retry_schedule": ()}
@@ -34,23 +35,28 @@ STOREFRONT = Path(sys.executable).parent / "storefront"
 
 
 @pytest.fixture
-async def stacks(tmp_path: Path) -> AsyncIterator[list[Stack]]:
+async def stacks(fresh_database: Callable[[], str | None]) -> AsyncIterator[Stacks]:
     """A list the test appends started stacks to; all are checked and stopped afterwards."""
-    started: list[Stack] = []
+    started = Stacks(fresh_database)
     yield started
     try:
         for stack in started:
             await stack.sandbox_state.wait_idle(15)
-            assert_money_invariant(stack.database, stack.sandbox_state)
+            assert_money_invariant(stack.location, stack.sandbox_state)
     finally:
         for stack in started:
             await stack.stop()
 
 
 async def start(
-    stacks: list[Stack], tmp_path: Path, shop: dict[str, Any] | None = None, **knobs: Any
+    stacks: Stacks, tmp_path: Path, shop: dict[str, Any] | None = None, **knobs: Any
 ) -> Stack:
-    stack = Stack(tmp_path / f"shop{len(stacks)}.sqlite3", shop=shop, **knobs)
+    stack = Stack(
+        tmp_path / f"shop{len(stacks)}.sqlite3",
+        shop=shop,
+        database_url=stacks.fresh_database(),
+        **knobs,
+    )
     await stack.start()
     stacks.append(stack)
     return stack
@@ -67,7 +73,7 @@ def sandbox_session(stack: Stack, pay_url: str) -> dict[str, Any]:
 
 
 async def test_cancel_after_paying_keeps_the_payment(
-    stacks: list[Stack], tmp_path: Path, http: aiohttp.ClientSession
+    stacks: Stacks, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     stack = await start(stacks, tmp_path, **LOST)
     token, pay_url = await buy(http, stack, "enamel-mug")
@@ -81,7 +87,7 @@ async def test_cancel_after_paying_keeps_the_payment(
 
 
 async def test_cancel_expires_the_open_session_so_it_cannot_be_paid(
-    stacks: list[Stack], tmp_path: Path, http: aiohttp.ClientSession
+    stacks: Stacks, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     stack = await start(stacks, tmp_path, **LOST)
     token, pay_url = await buy(http, stack, "canvas-tote")
@@ -96,7 +102,7 @@ async def test_cancel_expires_the_open_session_so_it_cannot_be_paid(
 
 
 async def test_reconcile_command_applies_missed_webhooks_and_expires_abandoned(
-    stacks: list[Stack], tmp_path: Path, http: aiohttp.ClientSession
+    stacks: Stacks, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     stack = await start(stacks, tmp_path, **LOST)
     paid_token, paid_url = await buy(http, stack, "enamel-mug")
@@ -116,6 +122,7 @@ async def test_reconcile_command_applies_missed_webhooks_and_expires_abandoned(
         "STRIPE_WEBHOOK_SECRET": SECRET,
         "STRIPE_API_BASE": stack.sandbox_url,
         "STOREFRONT_DATABASE": str(stack.database),
+        "STOREFRONT_DATABASE_URL": stack.database_url or "",
     }
     proc = await asyncio.create_subprocess_exec(
         str(STOREFRONT),
@@ -144,14 +151,15 @@ async def backdate(
 ) -> None:
     """Move an order's clocks into the past, as if time had passed."""
 
-    def write(conn: Any) -> None:
-        conn.execute(
-            "UPDATE orders SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', updated_at, ?),"
-            " expires_at = expires_at - ? WHERE token = ?",
-            (f"-{updated_at_seconds} seconds", expires_at_seconds, token),
-        )
-
-    await stack.db.write(write)
+    row = await stack.db.fetch_one("SELECT updated_at FROM orders WHERE token = ?", (token,))
+    assert row is not None
+    # Backend-neutral: the new text is computed here, in the shop's own timestamp format.
+    updated = dt.datetime.strptime(row["updated_at"], "%Y-%m-%dT%H:%M:%S.%fZ")
+    at = updated.replace(tzinfo=dt.UTC).timestamp() - updated_at_seconds
+    await stack.db.execute(
+        "UPDATE orders SET updated_at = ?, expires_at = expires_at - ? WHERE token = ?",
+        (orders.timestamp(at), expires_at_seconds, token),
+    )
 
 
 async def age_at_stripe(
@@ -165,7 +173,7 @@ async def age_at_stripe(
 
 
 async def test_the_running_shop_reconciles_on_its_own(
-    stacks: list[Stack], tmp_path: Path, http: aiohttp.ClientSession
+    stacks: Stacks, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     shop = {"reconcile_interval": 0.2, "reconcile_after": 1.0}
     stack = await start(stacks, tmp_path, shop=shop, **LOST)
@@ -211,7 +219,7 @@ async def test_reconcile_reaches_orders_behind_a_page_of_long_processing_ones(
 
 
 async def test_a_status_poll_asks_stripe_rarely_and_applies_the_outcome(
-    stacks: list[Stack], tmp_path: Path, http: aiohttp.ClientSession
+    stacks: Stacks, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     stack = await start(stacks, tmp_path, shop={"status_sync_after": 0.3}, **LOST)
     stats = stack.sandbox_state.stats
@@ -256,7 +264,7 @@ async def pay_by_debit(http: aiohttp.ClientSession, pay_url: str, iban: str) -> 
     ids=["settles", "fails"],
 )
 async def test_a_delayed_payment_goes_through_processing(
-    stacks: list[Stack], tmp_path: Path, http: aiohttp.ClientSession, iban: str, final: str
+    stacks: Stacks, tmp_path: Path, http: aiohttp.ClientSession, iban: str, final: str
 ) -> None:
     stack = await start(
         stacks,
@@ -277,7 +285,7 @@ async def test_a_delayed_payment_goes_through_processing(
 
 
 async def test_allowed_payment_methods_are_sent_only_when_configured(
-    stacks: list[Stack], tmp_path: Path, http: aiohttp.ClientSession
+    stacks: Stacks, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     unset = await start(stacks, tmp_path)
     _, pay_url = await buy(http, unset, "enamel-mug")
@@ -309,7 +317,7 @@ async def refund(http: aiohttp.ClientSession, stack: Stack, payment_intent: str)
 
 
 async def test_a_refund_in_stripe_refunds_the_order(
-    stacks: list[Stack], tmp_path: Path, http: aiohttp.ClientSession
+    stacks: Stacks, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     stack = await start(stacks, tmp_path)
     token, pay_url = await buy(http, stack, "enamel-mug")
@@ -327,7 +335,7 @@ def signed_event(event_type: str, obj: dict[str, Any], event_id: str) -> tuple[b
 
 
 async def test_a_refund_overtaking_its_payment_finds_the_order_through_stripe(
-    stacks: list[Stack], tmp_path: Path, http: aiohttp.ClientSession
+    stacks: Stacks, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     stack = await start(stacks, tmp_path, **LOST)
     token, pay_url = await buy(http, stack, "enamel-mug")
@@ -384,7 +392,7 @@ async def test_stripe_unreachable_during_the_refund_look_up_is_503_then_applied(
 
 @pytest.mark.parametrize("fault", ["down", "5xx"])
 async def test_stripe_failing_at_checkout_says_try_again_and_charges_nothing(
-    stacks: list[Stack], tmp_path: Path, http: aiohttp.ClientSession, fault: str
+    stacks: Stacks, tmp_path: Path, http: aiohttp.ClientSession, fault: str
 ) -> None:
     if fault == "down":
         shop: dict[str, Any] = {"api_base": f"http://127.0.0.1:{free_port()}"}
@@ -408,7 +416,7 @@ async def test_stripe_failing_at_checkout_says_try_again_and_charges_nothing(
 
 
 async def test_a_double_submit_in_flight_makes_one_order_and_one_session(
-    stacks: list[Stack], tmp_path: Path, http: aiohttp.ClientSession
+    stacks: Stacks, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     stack = await start(stacks, tmp_path, latency_ms=100)
 

@@ -12,7 +12,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +21,11 @@ import pytest
 import stripe
 
 from storefront.fulfilment import ReconcileReport, reconcile
+from storefront.orders import timestamp
 from storefront.payments import StripePayments
 from tests.live import SECRET, buy, pay
 from tests.money import assert_money_invariant, sandbox_sessions
-from tests.reliability.conftest import Stack
+from tests.reliability.conftest import Stack, Stacks
 
 # The sandbox drops every delivery and never retries: webhooks are missed for good.
 LOST = {"drop_first_rate": 1.0, "retry_schedule": ()}
@@ -32,23 +33,28 @@ NOTHING_CHARGED = "Nothing was charged"
 
 
 @pytest.fixture
-async def stacks() -> AsyncIterator[list[Stack]]:
+async def stacks(fresh_database: Callable[[], str | None]) -> AsyncIterator[Stacks]:
     """Stacks the test starts; each is held to the money invariant, then stopped."""
-    started: list[Stack] = []
+    started = Stacks(fresh_database)
     yield started
     try:
         for stack in started:
             await stack.sandbox_state.wait_idle(15)
-            assert_money_invariant(stack.database, stack.sandbox_state)
+            assert_money_invariant(stack.location, stack.sandbox_state)
     finally:
         for stack in started:
             await stack.stop()
 
 
 async def start(
-    stacks: list[Stack], tmp_path: Path, shop: dict[str, Any] | None = None, **knobs: Any
+    stacks: Stacks, tmp_path: Path, shop: dict[str, Any] | None = None, **knobs: Any
 ) -> Stack:
-    stack = Stack(tmp_path / f"shop{len(stacks)}.sqlite3", shop=shop, **knobs)
+    stack = Stack(
+        tmp_path / f"shop{len(stacks)}.sqlite3",
+        shop=shop,
+        database_url=stacks.fresh_database(),
+        **knobs,
+    )
     await stack.start()
     stacks.append(stack)
     return stack
@@ -92,7 +98,7 @@ async def wait_for_checkout_in_flight(stack: Stack) -> None:
 
 
 async def sql(stack: Stack, statement: str, *params: Any) -> None:
-    await stack.db.write(lambda conn: conn.execute(statement, params))
+    await stack.db.execute(statement, params)
 
 
 async def timeline(stack: Stack, token: str) -> list[tuple[str, str, str | None]]:
@@ -114,7 +120,7 @@ async def page(http: aiohttp.ClientSession, url: str) -> str:
 
 
 async def test_a_reconcile_during_a_slow_checkout_leaves_it_alone_and_the_payment_lands(
-    stacks: list[Stack], tmp_path: Path, http: aiohttp.ClientSession
+    stacks: Stacks, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     stack = await start(stacks, tmp_path, latency_ms=2500)  # Stripe is slow to answer
     checkout = asyncio.create_task(buy(http, stack, "canvas-tote"))
@@ -131,7 +137,7 @@ async def test_a_reconcile_during_a_slow_checkout_leaves_it_alone_and_the_paymen
 
 
 async def test_a_checkout_whose_order_was_aborted_meanwhile_expires_its_session(
-    stacks: list[Stack], tmp_path: Path, http: aiohttp.ClientSession
+    stacks: Stacks, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     stack = await start(stacks, tmp_path, latency_ms=2500)
     checkout = asyncio.create_task(post_checkout(http, stack, "canvas-tote"))
@@ -156,7 +162,7 @@ async def test_a_checkout_whose_order_was_aborted_meanwhile_expires_its_session(
     ids=["aborted-webhook", "expired-success-page"],
 )
 async def test_a_payment_for_an_order_we_gave_up_on_makes_it_paid_and_flagged(
-    stacks: list[Stack],
+    stacks: Stacks,
     tmp_path: Path,
     http: aiohttp.ClientSession,
     given_up_as: str,
@@ -227,7 +233,7 @@ def paid_session(session_id: str, token: str, **fields: Any) -> dict[str, Any]:
     ],
 )
 async def test_a_signed_payment_that_does_not_match_the_order_flags_it_and_pays_nothing(
-    stacks: list[Stack],
+    stacks: Stacks,
     tmp_path: Path,
     http: aiohttp.ClientSession,
     caplog: pytest.LogCaptureFixture,
@@ -259,7 +265,7 @@ async def test_a_signed_payment_that_does_not_match_the_order_flags_it_and_pays_
 
 
 async def test_a_refund_for_an_order_never_paid_flags_it_and_refunds_nothing(
-    stacks: list[Stack], tmp_path: Path, http: aiohttp.ClientSession
+    stacks: Stacks, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     stack = await start(stacks, tmp_path)
     token, _ = await buy(http, stack, "canvas-tote")
@@ -279,7 +285,7 @@ async def test_a_refund_for_an_order_never_paid_flags_it_and_refunds_nothing(
 
 
 async def test_a_refund_of_another_amount_flags_a_paid_order_and_leaves_it_paid(
-    stacks: list[Stack], tmp_path: Path, http: aiohttp.ClientSession
+    stacks: Stacks, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     stack = await start(stacks, tmp_path)
     token, pay_url = await buy(http, stack, "canvas-tote")
@@ -293,7 +299,7 @@ async def test_a_refund_of_another_amount_flags_a_paid_order_and_leaves_it_paid(
 
 
 async def test_the_success_page_checks_the_sessions_amount_too(
-    stacks: list[Stack], tmp_path: Path, http: aiohttp.ClientSession
+    stacks: Stacks, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     stack = await start(stacks, tmp_path, **LOST)
     token, pay_url = await buy(http, stack, "canvas-tote")
@@ -314,7 +320,7 @@ async def test_the_success_page_checks_the_sessions_amount_too(
 
 
 async def test_an_order_whose_session_stripe_does_not_know_is_settled_once(
-    stacks: list[Stack], tmp_path: Path, http: aiohttp.ClientSession
+    stacks: Stacks, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     stack = await start(stacks, tmp_path, **LOST)
     token, _ = await buy(http, stack, "canvas-tote")
@@ -341,7 +347,7 @@ async def test_an_order_whose_session_stripe_does_not_know_is_settled_once(
 
 @pytest.mark.parametrize("lifetime", [None, 7200])
 async def test_sessions_carry_the_configured_expires_at_and_the_order_stores_it(
-    stacks: list[Stack], tmp_path: Path, http: aiohttp.ClientSession, lifetime: int | None
+    stacks: Stacks, tmp_path: Path, http: aiohttp.ClientSession, lifetime: int | None
 ) -> None:
     shop = {} if lifetime is None else {"checkout_expires_after": lifetime}
     stack = await start(stacks, tmp_path, shop=shop)
@@ -354,7 +360,7 @@ async def test_sessions_carry_the_configured_expires_at_and_the_order_stores_it(
 
 
 async def test_the_reconciler_never_expires_a_session_before_its_expires_at(
-    stacks: list[Stack], tmp_path: Path, http: aiohttp.ClientSession
+    stacks: Stacks, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     stack = await start(stacks, tmp_path, **LOST)
     token, _ = await buy(http, stack, "canvas-tote")
@@ -377,22 +383,14 @@ async def test_a_second_click_restarts_the_in_flight_clock(shop: Any) -> None:
 
     db = shop.extensions["db"]
     first = await db.open_order(1, 1800, "eur", "same-form-000000000000", 5000)
-    await db.write(
-        lambda conn: conn.execute(
-            "UPDATE orders SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 hour')"
-        )
-    )
+    await db.execute("UPDATE orders SET updated_at = ?", (timestamp(time.time() - 3600),))
     again = await db.open_order(1, 1800, "eur", "same-form-000000000000", 9000)
     # The same expires_at as the first call: Stripe's idempotency key replays the session.
     assert again.id == first.id and again.expires_at == first.expires_at == 5000
     await asyncio.sleep(0.01)  # stale means untouched for longer than 0 s
     report = await reconcile(db, shop.extensions["payments"], older_than=0, in_flight_for=60)
     assert (report.aborted, report.in_flight) == (0, 1)
-    await db.write(
-        lambda conn: conn.execute(
-            "UPDATE orders SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-61 seconds')"
-        )
-    )
+    await db.execute("UPDATE orders SET updated_at = ?", (timestamp(time.time() - 61),))
     report = await reconcile(db, shop.extensions["payments"], older_than=0, in_flight_for=60)
     assert report.aborted == 1
 

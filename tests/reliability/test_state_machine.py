@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,8 +16,11 @@ from storefront.catalog import NewProduct
 from storefront.fulfilment import EventResult, apply_event
 from storefront.orders import OrderStatus, can_transition, next_status
 from storefront.payments import CheckoutSession, WebhookEvent
+from storefront.store import Store
+from storefront.store.postgres import PostgresStore
 from storefront.store.sqlite import SQLiteStore
 from tests.fakes import FakePayments
+from tests.pg import Cluster
 from tests.shop import WEBHOOK_SECRET
 
 # Realistic Stripe sequences for one Checkout Session, in the order Stripe emits them.
@@ -140,7 +144,7 @@ def stripe_event(
     return WebhookEvent(event_id, "charge.refunded", charge)
 
 
-async def open_order(db: SQLiteStore, payments: FakePayments, name: str) -> dict[str, str]:
+async def open_order(db: Store, payments: FakePayments, name: str) -> dict[str, str]:
     """A pending order with its (fake) session, as checkout leaves it."""
     order = await db.open_order(1, 1800, "eur", None)
     session_id, intent = f"cs_test_{name}", f"pi_{name}"
@@ -159,20 +163,28 @@ async def open_order(db: SQLiteStore, payments: FakePayments, name: str) -> dict
     return {"id": str(order.id), "token": order.token, "session": session_id, "intent": intent}
 
 
-async def timeline(db: SQLiteStore, token: str) -> list[OrderStatus]:
+async def timeline(db: Store, token: str) -> list[OrderStatus]:
     found = await db.order_with_timeline(token)
     assert found is not None
     return [e.status for e in found[1]]
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 @settings(max_examples=60, deadline=None)
 @given(case=deliveries(), charge_metadata=st.booleans())
-async def test_apply_event_on_sqlite_converges_and_records_each_transition_once(
-    case: tuple[tuple[str, ...], list[int]], charge_metadata: bool
+async def test_apply_event_on_each_store_converges_and_records_each_transition_once(
+    backend: str,
+    pg_cluster: Cluster,
+    case: tuple[tuple[str, ...], list[int]],
+    charge_metadata: bool,
 ) -> None:
     events, order = case
     with tempfile.TemporaryDirectory() as tmp:
-        db = SQLiteStore(Path(tmp) / "shop.sqlite3")
+        db: Store = (
+            SQLiteStore(Path(tmp) / "shop.sqlite3")
+            if backend == "sqlite"
+            else PostgresStore(pg_cluster.new_database())
+        )
         await db.open()
         try:
             await db.save_products([NewProduct("mug", "Mug", 1800, "eur")])

@@ -54,6 +54,9 @@ def test_secrets_stay_out_of_repr() -> None:
         ({"STRIPE_MAX_NETWORK_RETRIES": "many"}, "whole number"),
         ({"STRIPE_MAX_NETWORK_RETRIES": "99"}, "between"),
         ({"STOREFRONT_RECONCILE_INTERVAL": "-1"}, "between 0 and 86400"),
+        ({"STOREFRONT_DATABASE_URL": "mysql://u:hunter2@h/db"}, "postgresql://"),
+        ({"STOREFRONT_DATABASE_URL": "postgresql://u:hunter2@h"}, "postgresql://"),
+        ({"STOREFRONT_DATABASE_URL": "postgresql://u:hunter2@h:port/db"}, "malformed port"),
     ],
 )
 def test_bad_settings_fail_with_one_clear_line(environ: dict[str, str], complaint: str) -> None:
@@ -141,3 +144,21 @@ def test_malformed_numbers_stop_start_up_naming_the_setting(name: str, raw: str)
 def test_numbers_past_the_documented_range_are_refused(name: str, too_big: str) -> None:
     with pytest.raises(ConfigError, match=f"^{name} must be between"):
         Settings.from_env({name: too_big})
+
+
+def test_a_postgresql_url_selects_postgresql_and_its_password_stays_hidden() -> None:
+    from storefront.config import redacted
+
+    url = "postgresql://shop:hunter2@db.internal:5432/shop"
+    settings = Settings.from_env({"STOREFRONT_DATABASE_URL": url})
+    assert settings.database_url == url
+    assert "hunter2" not in repr(settings)
+    assert redacted(url) == "postgresql://shop:***@db.internal:5432/shop"
+    assert Settings.from_env({}).database_url is None
+
+
+@pytest.mark.parametrize("raw", ["mysql://u:hunter2@h/db", "postgresql://u:hunter2@h"])
+def test_a_bad_database_url_is_refused_without_echoing_it(raw: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({"STOREFRONT_DATABASE_URL": raw})
+    assert "hunter2" not in str(error.value)

@@ -24,6 +24,14 @@ STATEMENTS = {
         "ALTER TABLE order_events ADD COLUMN note TEXT",
         "CREATE INDEX orders_flagged ON orders (flagged_at) WHERE flagged_at IS NOT NULL",
     ],
+    # The same statements: ALTER TABLE … ADD COLUMN of a nullable column is portable.
+    "postgresql": [
+        "ALTER TABLE orders ADD COLUMN expires_at BIGINT",
+        "ALTER TABLE orders ADD COLUMN flag_reason TEXT",
+        "ALTER TABLE orders ADD COLUMN flagged_at TEXT",
+        "ALTER TABLE order_events ADD COLUMN note TEXT",
+        "CREATE INDEX orders_flagged ON orders (flagged_at) WHERE flagged_at IS NOT NULL",
+    ],
 }
 
 

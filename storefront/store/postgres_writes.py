@@ -1,0 +1,310 @@
+"""PostgreSQL's transaction functions: the steps of store.sqlite's writer-thread functions.
+
+Each runs inside one ``PostgresStore._transaction`` (one pooled connection, one
+transaction) and bears the name of its SQLite twin. SQLite serialises writers;
+PostgreSQL does not, so a row a decision reads is locked (``SELECT … FOR
+UPDATE``) and every update stays conditional on what was read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import asyncpg
+
+from storefront import evidence
+from storefront.catalog import NewProduct
+from storefront.evidence import EventOutcome, EventResult
+from storefront.orders import (
+    Move,
+    OrderStatus,
+    can_transition,
+    is_recovery,
+    new_token,
+    timestamp,
+)
+
+ORDER_SELECT = """
+    SELECT o.*, p.name AS product_name, p.slug AS product_slug
+    FROM orders o JOIN products p ON p.id = o.product_id
+"""
+
+# How an event finds its order, in this order of trust.
+LOOKUPS = ("stripe_session_id", "token", "payment_intent")
+
+Conn = asyncpg.Connection
+
+
+def count(status: str) -> int:
+    """The row count of a command status such as ``UPDATE 1`` or ``INSERT 0 1`` (DDL: 0)."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+async def _upsert_products(conn: Conn, products: Sequence[NewProduct]) -> int:
+    for p in products:
+        await conn.execute(
+            "INSERT INTO products (slug, name, description, unit_amount, currency, image,"
+            " active, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            " ON CONFLICT (slug) DO UPDATE SET name = excluded.name,"
+            " description = excluded.description, unit_amount = excluded.unit_amount,"
+            " currency = excluded.currency, image = excluded.image,"
+            " active = excluded.active",
+            p.slug,
+            p.name,
+            p.description,
+            p.unit_amount,
+            p.currency,
+            p.image,
+            int(p.active),
+            timestamp(),
+        )
+    return len(products)
+
+
+async def _open_order(
+    conn: Conn,
+    product_id: int,
+    unit_amount: int,
+    currency: str,
+    attempt: str | None,
+    expires_at: int | None,
+) -> asyncpg.Record:
+    # Twice at most: if another process inserts this attempt between our look and our
+    # insert, the insert does nothing and the second look finds (and locks) its order.
+    for _ in range(2):
+        existing = None
+        if attempt:
+            existing = await conn.fetchrow(
+                "SELECT id, product_id, status FROM orders WHERE checkout_attempt = $1 FOR UPDATE",
+                attempt,
+            )
+        if (
+            existing
+            and existing["product_id"] == product_id
+            and existing["status"] == OrderStatus.PENDING
+        ):
+            order_id = int(existing["id"])
+            # A checkout call starts again now: the reconciler counts its time in
+            # flight from updated_at, so it must not abort the order meanwhile.
+            await conn.execute(
+                "UPDATE orders SET updated_at = $1 WHERE id = $2", timestamp(), order_id
+            )
+            break
+        # A form whose attempt already led somewhere else starts afresh.
+        now = timestamp()
+        inserted = await conn.fetchval(
+            "INSERT INTO orders (token, product_id, quantity, amount_total, currency,"
+            " checkout_attempt, expires_at, created_at, updated_at)"
+            " VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8)"
+            " ON CONFLICT (checkout_attempt) DO NOTHING RETURNING id",
+            new_token(),
+            product_id,
+            unit_amount,
+            currency,
+            None if existing else attempt,
+            expires_at,
+            now,
+            now,
+        )
+        if inserted is not None:
+            order_id = int(inserted)
+            await _record(conn, order_id, OrderStatus.PENDING, "checkout", None)
+            break
+    else:
+        raise RuntimeError(f"checkout attempt {attempt!r} found no order and could not insert")
+    # Read back in the same transaction: the checkout needs the whole order at once.
+    row: asyncpg.Record = await conn.fetchrow(ORDER_SELECT + " WHERE o.id = $1", order_id)
+    return row
+
+
+async def _attach_session(conn: Conn, order_id: int, session_id: str) -> bool:
+    status = await conn.execute(
+        "UPDATE orders SET stripe_session_id = $1, updated_at = $2"
+        " WHERE id = $3 AND status = $4"
+        " AND (stripe_session_id IS NULL OR stripe_session_id = $1)",
+        session_id,
+        timestamp(),
+        order_id,
+        OrderStatus.PENDING.value,
+    )
+    return count(status) == 1
+
+
+async def abort_without_session(
+    conn: Conn, order_id: int, *, untouched_for: float, source: str
+) -> bool:
+    """Abort a pending order that has no session and no checkout call in flight."""
+    now = time.time()
+    status = await conn.execute(
+        "UPDATE orders SET status = $1, updated_at = $2"
+        " WHERE id = $3 AND status = $4 AND stripe_session_id IS NULL AND updated_at <= $5",
+        OrderStatus.ABORTED.value,
+        timestamp(now),
+        order_id,
+        OrderStatus.PENDING.value,
+        timestamp(now - max(untouched_for, 0.0)),
+    )
+    if count(status) != 1:
+        return False
+    await _record(conn, order_id, OrderStatus.ABORTED, source, None)
+    return True
+
+
+async def flag(conn: Conn, order_id: int, reason: str) -> None:
+    """Flag the order for the shopkeeper; the first reason stays on the order."""
+    await conn.execute(
+        "UPDATE orders SET flag_reason = coalesce(flag_reason, $1),"
+        " flagged_at = coalesce(flagged_at, $2) WHERE id = $3",
+        reason[:500],
+        timestamp(),
+        order_id,
+    )
+
+
+async def transition(
+    conn: Conn,
+    order_id: int,
+    new: OrderStatus,
+    *,
+    source: str,
+    stripe_event_id: str | None = None,
+    payment_intent: str | None = None,
+    customer_email: str | None = None,
+    session_id: str | None = None,
+    note: str | None = None,
+) -> Move | None:
+    """Move an order to ``new`` if the state machine allows; the Move, or None.
+
+    The row is locked while the rule decides, and the update is still conditional
+    on the status read, so of several callers in any process exactly one wins.
+    """
+    row = await conn.fetchrow("SELECT status FROM orders WHERE id = $1 FOR UPDATE", order_id)
+    if row is None:
+        return None
+    before = OrderStatus(row["status"])
+    if not can_transition(before, new):
+        return None
+    reason = None
+    if is_recovery(before, new):
+        reason = f"Stripe reports {new.value} for an order that was {before.value}"
+    status = await conn.execute(
+        "UPDATE orders SET status = $1,"
+        " payment_intent = coalesce($2, payment_intent),"
+        " customer_email = coalesce($3, customer_email),"
+        " stripe_session_id = coalesce(stripe_session_id, $4),"
+        " updated_at = $5"
+        " WHERE id = $6 AND status = $7",
+        new.value,
+        payment_intent,
+        customer_email,
+        session_id,
+        timestamp(),
+        order_id,
+        before.value,
+    )
+    if count(status) != 1:
+        return None
+    if reason is not None:
+        await flag(conn, order_id, reason)
+    await _record(conn, order_id, new, source, stripe_event_id, note or reason)
+    return Move(before, new, reason)
+
+
+async def _record(
+    conn: Conn,
+    order_id: int,
+    status: OrderStatus,
+    source: str,
+    stripe_event_id: str | None,
+    note: str | None = None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO order_events (order_id, status, source, stripe_event_id, note, created_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        order_id,
+        status.value,
+        source,
+        stripe_event_id,
+        note,
+        timestamp(),
+    )
+
+
+async def find_order_id(
+    conn: Conn,
+    *,
+    session_id: str | None = None,
+    order_token: str | None = None,
+    payment_intent: str | None = None,
+) -> int | None:
+    """Find the order an event is about, by session id, token or payment intent."""
+    for column, value in zip(LOOKUPS, (session_id, order_token, payment_intent), strict=True):
+        if value:
+            found = await conn.fetchval(f"SELECT id FROM orders WHERE {column} = $1", value)
+            if found is not None:
+                return int(found)
+    return None
+
+
+async def record_webhook_event(conn: Conn, event_id: str, event_type: str) -> bool:
+    """Remember an event id; False if it was seen before (a duplicate delivery).
+
+    A concurrent insert of the same id waits for the first transaction, then
+    inserts nothing: the id counts once across every instance.
+    """
+    status = await conn.execute(
+        "INSERT INTO webhook_events (id, type, received_at) VALUES ($1, $2, $3)"
+        " ON CONFLICT DO NOTHING",
+        event_id,
+        event_type,
+        timestamp(),
+    )
+    return count(status) == 1
+
+
+async def record_and_apply(
+    conn: Conn, event_id: str, event_type: str, outcome: EventOutcome | None
+) -> tuple[EventResult, int | None, str | None]:
+    """Record the event id and apply its outcome: the id is recorded only with its effect."""
+    if not await record_webhook_event(conn, event_id, event_type):
+        return EventResult.DUPLICATE, None, None
+    if outcome is None:
+        return EventResult.IGNORED, None, None
+    order_id = await find_order_id(
+        conn,
+        session_id=outcome.session_id,
+        order_token=outcome.order_token,
+        payment_intent=outcome.payment_intent,
+    )
+    if order_id is None:
+        return EventResult.IGNORED, None, None
+    result, reason, _ = await check_and_move(conn, order_id, outcome, "webhook", event_id)
+    return result, order_id, reason
+
+
+async def check_and_move(
+    conn: Conn,
+    order_id: int,
+    outcome: EventOutcome,
+    source: str,
+    stripe_event_id: str | None,
+) -> tuple[EventResult, str | None, bool]:
+    """Cross-check Stripe's word against the (locked) order, then move it or flag it."""
+    row = await conn.fetchrow("SELECT * FROM orders WHERE id = $1 FOR UPDATE", order_id)
+    reason = evidence.refusal(dict(row) if row else {}, outcome, source)
+    if reason is not None:
+        await flag(conn, order_id, reason)
+        return EventResult.FLAGGED, reason, False
+    move = await transition(
+        conn,
+        order_id,
+        outcome.status,
+        source=source,
+        stripe_event_id=stripe_event_id,
+        payment_intent=outcome.payment_intent,
+        customer_email=outcome.customer_email,
+        session_id=outcome.session_id,
+    )
+    return evidence.result_of(move)
