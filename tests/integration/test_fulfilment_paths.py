@@ -99,11 +99,26 @@ async def test_a_refund_naming_only_its_intent_is_traced_to_its_paid_session(
     order = await with_session(db, fake_payments, "traced")
     # Stripe took the money, but the completed event has not arrived yet.
     fake_payments.complete("cs_test_traced")
+    asked = list(fake_payments.asked)
     result = await apply_event(db, refund("evt_r1", "pi_cs_test_traced"), fake_payments)
     assert result is EventResult.APPLIED
     now = await reload(db, order.id)
     assert now.status is OrderStatus.REFUNDED
     assert not now.flagged
+    # The session found by the intent vouched already: no second look-up.
+    assert fake_payments.asked == asked
+
+
+async def test_a_refund_is_traced_by_session_id_when_the_session_names_no_order(
+    db: Store, fake_payments: FakePayments
+) -> None:
+    order = await with_session(db, fake_payments, "anonymous")
+    fake_payments.complete("cs_test_anonymous")
+    session = fake_payments.sessions["cs_test_anonymous"]
+    fake_payments.sessions["cs_test_anonymous"] = replace(session, client_reference_id=None)
+    result = await apply_event(db, refund("evt_r7", "pi_cs_test_anonymous"), fake_payments)
+    assert result is EventResult.APPLIED
+    assert (await reload(db, order.id)).status is OrderStatus.REFUNDED
 
 
 async def test_a_session_paid_by_another_intent_does_not_vouch_for_a_refund(
