@@ -384,3 +384,14 @@ async def test_an_abandoned_session_paid_before_the_next_pass_counts_as_changed(
         await age(db, order.id, updated=1000)
     report = await reconcile(db, fake_payments, older_than=10)
     assert (report.checked, report.changed, report.expired) == (2, 2, 0)
+
+
+async def test_a_settled_order_or_one_without_a_session_is_never_asked_about(
+    db: Store, fake_payments: FakePayments
+) -> None:
+    settled = await paid(db, fake_payments, "settled")
+    sessionless = await db.open_order(1, 1800, "eur", None)
+    asked = list(fake_payments.asked)
+    assert await sync_order(db, fake_payments, settled, source="reconcile") == settled
+    assert await sync_order(db, fake_payments, sessionless, source="reconcile") == sessionless
+    assert fake_payments.asked == asked
