@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from storefront.store.backoffice_api import BackOfficeStore
+
 if TYPE_CHECKING:
     from storefront.catalog import NewProduct, Product
     from storefront.evidence import EventOutcome, EventResult
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
 
 
 @runtime_checkable
-class Store(Protocol):
+class Store(BackOfficeStore, Protocol):
     """What the shop asks of its database; one implementation per backend."""
 
     async def open(self) -> None:
