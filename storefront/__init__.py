@@ -76,6 +76,12 @@ def create_app(
             app.extensions["reconciler"] = asyncio.create_task(
                 _reconcile_forever(db, gateway, settings)
             )
+        if settings.outbox_interval > 0:
+            from storefront.outbox import drain_forever
+
+            app.extensions["outbox"] = asyncio.create_task(
+                drain_forever(db, settings.mail, settings.base_url, settings.outbox_interval)
+            )
         log.info(
             "shop ready at %s (%s)",
             settings.base_url,
@@ -84,11 +90,12 @@ def create_app(
 
     @app.after_serving
     async def _close() -> None:
-        task = app.extensions.pop("reconciler", None)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for name in ("reconciler", "outbox"):
+            task = app.extensions.pop(name, None)
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if isinstance(gateway, StripePayments):
             await gateway.close()
         await db.close()

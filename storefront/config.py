@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from storefront.mail import MailSettings
+
 SANDBOX_API_KEY = "sk_test_sandbox"
 SANDBOX_URL = "http://127.0.0.1:12111"
 STRIPE_CHECKOUT_ORIGIN = "https://checkout.stripe.com"
@@ -70,6 +72,8 @@ class Settings:
     # Reverse proxies in front of the shop that append the client's address to
     # X-Forwarded-For (0: the connecting address is the client's).
     proxy_hops: int = 0
+    mail: MailSettings = field(default_factory=MailSettings)
+    outbox_interval: float = 2.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -131,6 +135,8 @@ class Settings:
             checkout_expires_after=_int(
                 environ, "STOREFRONT_CHECKOUT_EXPIRES_AFTER", 3600, *CHECKOUT_EXPIRES_AFTER_RANGE
             ),
+            mail=MailSettings.from_env(environ, sandbox),
+            outbox_interval=_float(environ, "STOREFRONT_OUTBOX_INTERVAL", 2.0, 0.0, 3600.0),
         )
 
 

@@ -38,6 +38,8 @@ def make_settings(database: Path, **overrides: Any) -> Settings:
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "STOREFRONT_DATABASE": str(database),
             "STOREFRONT_RECONCILE_INTERVAL": "0",
+            # The outbox drains only in tests that run a mail server.
+            "STOREFRONT_OUTBOX_INTERVAL": "0",
             # Tests buy fast on purpose; the limit's own tests turn it on.
             "STOREFRONT_CHECKOUT_RATE_LIMIT": "0",
         }
