@@ -54,9 +54,16 @@ def create_app(
     app.extensions["payments"] = gateway
 
     from storefront import body_limit, catalog, checkout, receipts, security, webhooks
+    from storefront.admin import auth as admin_auth
+    from storefront.admin import views as admin_views
 
-    for module in (catalog, checkout, receipts, webhooks):
+    for module in (catalog, checkout, receipts, webhooks, admin_views):
         app.register_blueprint(module.bp)
+    app.extensions["admin_auth"] = admin_auth.Auth(
+        admin_auth.Passwords(),
+        admin_auth.LoginThrottle(),
+        secure=settings.base_url.startswith("https://"),
+    )
     _drop_sync_context_processors(app)
     app.extensions["status_sync"] = receipts.StatusSyncLimiter(settings.status_sync_after)
     app.extensions["checkout_limiter"] = CheckoutLimiter(

@@ -155,6 +155,8 @@ class PaymentGateway(Protocol):
 
     async def undelivered_events(self, since: int, limit: int = 100) -> list[UndeliveredEvent]: ...
 
+    async def retrieve_event(self, event_id: str) -> WebhookEvent: ...
+
 
 def _session(session: stripe.checkout.Session) -> CheckoutSession:
     # StripeObject is not a dict in stripe-python 16: read it as plain data.
@@ -327,9 +329,16 @@ class StripePayments:
             # Stripe keeps events for 30 days; older ones are filtered here.
             if int(data["created"]) < since:
                 continue
-            event = WebhookEvent(id=data["id"], type=data["type"], object=data["data"]["object"])
-            found.append(UndeliveredEvent(event=event, created=int(data["created"])))
+            found.append(UndeliveredEvent(event=_event(data), created=int(data["created"])))
         return found
+
+    async def retrieve_event(self, event_id: str) -> WebhookEvent:
+        """Fetch one event from Stripe (a webhook it never delivered)."""
+        try:
+            item = await self._v1.events.retrieve_async(event_id)
+        except stripe.StripeError as error:
+            raise _payment_error(error) from error
+        return _event(item.to_dict())
 
     def verify_webhook(self, payload: bytes, header: str | None) -> WebhookEvent:
         """Check the signature over the raw bytes and parse the event."""
@@ -353,6 +362,10 @@ class StripePayments:
         ) or not isinstance(event.object, dict):
             raise SignatureError("signed payload is not a Stripe event")
         return event
+
+
+def _event(data: Mapping[str, Any]) -> WebhookEvent:
+    return WebhookEvent(id=data["id"], type=data["type"], object=dict(data["data"]["object"]))
 
 
 def _reject_future_timestamp(header: str) -> None:
