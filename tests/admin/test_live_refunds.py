@@ -1,4 +1,4 @@
-"""Refunds, disputes and undelivered events over real HTTP: the back office, the sandbox, webhooks."""
+"""Refunds, disputes and undelivered events over real HTTP: back office, sandbox, webhooks."""
 
 from __future__ import annotations
 
