@@ -21,12 +21,6 @@ async def stack(tmp_path: Path) -> AsyncIterator[LiveStack]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
 async def staff(stack: LiveStack) -> AsyncIterator[Staff]:
     signed_in = await Staff.sign_in(stack)
     yield signed_in
