@@ -328,3 +328,7 @@ async def apply_undelivered(event_id: str) -> Any:
         return Response("Stripe could not be reached; nothing was applied.", status=502)
     log.info("back office: event %s applied by hand: %s", event_id, result)
     return redirect(url_for("admin.webhooks", applied=event_id, result=result.value), 303)
+
+
+# Registered on ``bp`` by importing them.
+from storefront.admin import products as _products  # noqa: E402, F401

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from storefront.catalog import Product
 from storefront.evidence import DisputeReport, EventResult
 from storefront.orders import Fulfilment, Order, OrderStatus, TimelineEntry, timestamp
 
@@ -104,6 +105,11 @@ class BackOfficeQueries:
     fetch_one: Any
     fetch_all: Any
     write: Any
+
+    async def all_products(self) -> list[Product]:
+        """Every product, on sale or not, in the order they were added."""
+        rows = await self.fetch_all("SELECT * FROM products ORDER BY id")
+        return [Product.from_row(r) for r in rows]
 
     async def list_orders(self, query: OrderQuery) -> tuple[list[Order], int]:
         """One page of orders, newest first, and how many match in all."""

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from storefront.catalog import Product
     from storefront.evidence import DisputeReport, EventResult
     from storefront.orders import Fulfilment, Order, TimelineEntry
     from storefront.store.backoffice import (
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
 
 class BackOfficeStore(Protocol):
     """Queries of the back office, the outbox and the staff sessions."""
+
+    async def all_products(self) -> list[Product]:
+        """Every product, on sale or not, in the order they were added."""
 
     async def list_orders(self, query: OrderQuery) -> tuple[list[Order], int]:
         """One page of orders, newest first, and how many match in all."""

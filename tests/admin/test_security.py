@@ -21,6 +21,12 @@ ADMIN_URLS = [
     ("GET", "/admin/webhooks"),
     ("POST", "/admin/webhooks/evt_1/apply"),
     ("POST", "/admin/logout"),
+    ("GET", "/admin/products"),
+    ("GET", "/admin/products/new"),
+    ("POST", "/admin/products/new"),
+    ("GET", "/admin/products/mug"),
+    ("POST", "/admin/products/mug"),
+    ("POST", "/admin/products/mug/deactivate"),
 ]
 
 
@@ -135,7 +141,8 @@ async def test_no_admin_page_is_cached_and_public_pages_never_mention_it(shop: Q
     await add_staff(shop)
     client = shop.test_client()
     await sign_in(client)
-    for url in ("/admin/", "/admin/orders.csv", "/admin/webhooks", "/admin/login"):
+    pages = ("/admin/", "/admin/orders.csv", "/admin/webhooks", "/admin/products", "/admin/login")
+    for url in pages:
         answer = await client.get(url)
         assert answer.status_code == 200, url
         assert answer.headers["Cache-Control"] == "no-store", url
