@@ -40,6 +40,11 @@ def payments() -> PaymentGateway:
 async def guard() -> Response | None:
     """Anonymous requests go to sign-in; every form must carry the session's CSRF token."""
     g.staff = await auth.load_staff()
+    # Reads are refused from other sites too (the cookie is SameSite=Strict anyway):
+    # no other site may frame, prefetch or probe a back-office page.
+    cross_site = request.headers.get("Sec-Fetch-Site") in ("cross-site", "same-site")
+    if cross_site and not (request.endpoint in PUBLIC and request.method == "GET"):
+        return Response("Refused: back-office pages open only from the back office.", 403)
     if request.endpoint in PUBLIC:
         return None
     if g.staff is None:

@@ -50,18 +50,28 @@ async def test_every_admin_url_sends_anonymous_requests_to_sign_in(
     assert htmx.status_code == 204 and htmx.headers["HX-Redirect"] == "/admin/login"
 
 
-@pytest.mark.parametrize(("method", "url"), [u for u in ADMIN_URLS if u[0] == "POST"])
-async def test_cross_site_posts_are_refused_even_when_signed_in(
+@pytest.mark.parametrize(("method", "url"), ADMIN_URLS)
+async def test_cross_site_requests_are_refused_even_when_signed_in(
     shop: Quart, method: str, url: str
 ) -> None:
     await add_staff(shop)
     client = shop.test_client()
     await sign_in(client)
     token = await session_csrf(client)
-    answer = await client.post(
-        url, form={"csrf_token": token}, headers={"Sec-Fetch-Site": "cross-site"}
-    )
-    assert answer.status_code == 403
+    for site in ("cross-site", "same-site"):
+        answer = await client.open(
+            url,
+            method=method,
+            form={"csrf_token": token} if method == "POST" else None,
+            headers={"Sec-Fetch-Site": site},
+        )
+        assert answer.status_code == 403, site
+    if method == "POST":
+        # A browser without Sec-Fetch-Site but with another site's Origin.
+        answer = await client.post(
+            url, form={"csrf_token": token}, headers={"Origin": "https://evil.example"}
+        )
+        assert answer.status_code == 403
 
 
 async def test_forms_without_the_sessions_csrf_token_are_refused(shop: Quart) -> None:
