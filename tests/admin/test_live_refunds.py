@@ -150,3 +150,26 @@ async def test_an_event_stripe_could_not_deliver_is_applied_from_the_webhook_log
         finally:
             await staff.close()
         assert_money_invariant(stack.database, stack.sandbox_state)
+
+
+async def test_check_with_stripe_now_applies_a_payment_whose_webhook_never_came(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    async with LiveStack(tmp_path / "shop.sqlite3", retry_schedule=(60.0,)) as stack:
+        staff = await Staff.sign_in(stack)
+        try:
+            token, pay_url = await buy(http, stack, "enamel-mug")
+            await stack.stop_shop()
+            url = f"{stack.sandbox_url}/_sandbox/sessions/{pay_url.rsplit('/', 1)[-1]}/complete"
+            async with http.post(url) as answer:
+                assert answer.status == 200
+            await stack.start_shop()
+            order = await stack.order(token)
+            assert order["status"] == "pending"
+            status, _ = await staff.post(f"/admin/orders/{order['id']}/check", {})
+            assert status == 303
+            assert (await stack.order(token))["status"] == "paid"
+            assert "paid · back office" in await staff.get(f"/admin/orders/{order['id']}")
+        finally:
+            await staff.close()
+        assert_money_invariant(stack.database, stack.sandbox_state)
