@@ -231,10 +231,6 @@ class BackOfficeQueries:
         """Count a failed attempt and schedule the next one."""
         await self.write(_email_failed, email_id, error, int(time.time() + retry_in))
 
-    async def queue_email(self, order_id: int, kind: str, detail: str | None = None) -> None:
-        """Queue an email about an order on its own (the shipped notice)."""
-        await self.write(enqueue_email, order_id, kind, detail)
-
 
 # Writer-thread functions.
 

@@ -75,6 +75,3 @@ class BackOfficeStore(Protocol):
 
     async def email_failed(self, email_id: int, error: str, retry_in: float) -> None:
         """Count a failed attempt and schedule the next."""
-
-    async def queue_email(self, order_id: int, kind: str, detail: str | None = None) -> None:
-        """Queue an email about an order."""
