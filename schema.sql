@@ -42,7 +42,14 @@ CREATE TABLE IF NOT EXISTS orders (
     flag_reason       TEXT,
     flagged_at        TEXT,
     created_at        TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    updated_at        TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    updated_at        TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    -- Refunded so far (minor units): a partial refund leaves the order paid.
+    amount_refunded   INTEGER NOT NULL DEFAULT 0 CHECK (amount_refunded >= 0),
+    -- Fulfilment is tracked apart from payment.
+    fulfilment        TEXT    NOT NULL DEFAULT 'unfulfilled'
+                      CHECK (fulfilment IN ('unfulfilled', 'shipped', 'delivered')),
+    tracking_note     TEXT,
+    fulfilled_at      TEXT
 );
 
 CREATE INDEX IF NOT EXISTS orders_open_by_age ON orders (status, created_at)
@@ -68,5 +75,59 @@ CREATE TABLE IF NOT EXISTS order_events (
 CREATE TABLE IF NOT EXISTS webhook_events (
     id          TEXT PRIMARY KEY,
     type        TEXT NOT NULL,
-    received_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    received_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    -- The order the event touched and what it did (applied, flagged, …).
+    order_id    INTEGER REFERENCES orders (id),
+    result      TEXT
 );
+CREATE INDEX IF NOT EXISTS webhook_events_by_order ON webhook_events (order_id)
+    WHERE order_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS webhook_events_by_time ON webhook_events (received_at);
+CREATE INDEX IF NOT EXISTS orders_by_email ON orders (customer_email);
+
+-- Back-office accounts (`storefront add-user`); argon2 hashes only.
+CREATE TABLE IF NOT EXISTS staff_users (
+    id            INTEGER PRIMARY KEY,
+    email         TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    created_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+
+-- Server-side sessions: the cookie carries a random id whose SHA-256 is the key.
+CREATE TABLE IF NOT EXISTS staff_sessions (
+    id         TEXT    PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES staff_users (id),
+    csrf_token TEXT    NOT NULL,
+    expires_at INTEGER NOT NULL,
+    created_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+
+-- Disputes as Stripe reports them (charge.dispute.*), one row per dispute.
+CREATE TABLE IF NOT EXISTS disputes (
+    id             TEXT    PRIMARY KEY,
+    order_id       INTEGER NOT NULL REFERENCES orders (id),
+    charge         TEXT,
+    payment_intent TEXT,
+    amount         INTEGER NOT NULL,
+    currency       TEXT    NOT NULL,
+    reason         TEXT,
+    status         TEXT    NOT NULL,
+    created_at     TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    updated_at     TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+
+-- Emails to send, written in the transaction that causes them; a background
+-- task sends and marks them. dedupe_key keeps one email per cause.
+CREATE TABLE IF NOT EXISTS outbox (
+    id              INTEGER PRIMARY KEY,
+    order_id        INTEGER REFERENCES orders (id),
+    kind            TEXT    NOT NULL,
+    detail          TEXT,
+    dedupe_key      TEXT    NOT NULL UNIQUE,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    sent_at         TEXT,
+    created_at      TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (next_attempt_at) WHERE sent_at IS NULL;

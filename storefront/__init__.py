@@ -54,9 +54,16 @@ def create_app(
     app.extensions["payments"] = gateway
 
     from storefront import body_limit, catalog, checkout, receipts, security, webhooks
+    from storefront.admin import auth as admin_auth
+    from storefront.admin import views as admin_views
 
-    for module in (catalog, checkout, receipts, webhooks):
+    for module in (catalog, checkout, receipts, webhooks, admin_views):
         app.register_blueprint(module.bp)
+    app.extensions["admin_auth"] = admin_auth.Auth(
+        admin_auth.Passwords(),
+        admin_auth.LoginThrottle(),
+        secure=settings.base_url.startswith("https://"),
+    )
     _drop_sync_context_processors(app)
     app.extensions["status_sync"] = receipts.StatusSyncLimiter(settings.status_sync_after)
     app.extensions["checkout_limiter"] = CheckoutLimiter(
@@ -77,6 +84,12 @@ def create_app(
             app.extensions["reconciler"] = asyncio.create_task(
                 _reconcile_forever(db, gateway, settings)
             )
+        if settings.outbox_interval > 0:
+            from storefront.outbox import drain_forever
+
+            app.extensions["outbox"] = asyncio.create_task(
+                drain_forever(db, settings.mail, settings.base_url, settings.outbox_interval)
+            )
         log.info(
             "shop ready at %s (%s)",
             settings.base_url,
@@ -85,11 +98,12 @@ def create_app(
 
     @app.after_serving
     async def _close() -> None:
-        task = app.extensions.pop("reconciler", None)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for name in ("reconciler", "outbox"):
+            task = app.extensions.pop(name, None)
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if isinstance(gateway, StripePayments):
             await gateway.close()
         await db.close()

@@ -125,6 +125,10 @@ class CatalogPage:
         self._parts: list[str] = []
         self._rendered_at = float("-inf")
 
+    def invalidate(self) -> None:
+        """Render afresh on the next request (the back office changed a product)."""
+        self._rendered_at = float("-inf")
+
     async def render(self, db: Store) -> str:
         """The page with a fresh nonce in every Buy form."""
         now = time.monotonic()

@@ -105,6 +105,14 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--image", help="path under static/ or an https URL")
     add.add_argument("--inactive", action="store_true", help="add it but keep it off sale")
 
+    user = command("add-user", _add_user, "Create a back-office account, or set its password.")
+    user.add_argument("--email", required=True)
+    user.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input (default: ask twice)",
+    )
+
     imp = command("import-products", _import_products, "Add or update products from TOML.")
     imp.add_argument("file", type=Path, help="a file of [[product]] tables")
 
@@ -186,6 +194,35 @@ async def _add_product(args: argparse.Namespace, settings: Settings) -> None:
     )
     await _save(settings, [product])
     print(f"saved product {product.slug}")
+
+
+MIN_PASSWORD = 12
+
+
+async def _add_user(args: argparse.Namespace, settings: Settings) -> None:
+    import getpass
+
+    from storefront.admin.auth import Passwords
+    from storefront.store.sqlite import SQLiteStore
+
+    email = args.email.strip().lower()
+    if "@" not in email or len(email) > 200 or any(c.isspace() for c in email):
+        raise ValueError("--email must be an email address")
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            raise ValueError("the two passwords differ")
+    if len(password) < MIN_PASSWORD:
+        raise ValueError(f"the password must be at least {MIN_PASSWORD} characters")
+    db = SQLiteStore(settings.database, busy_timeout_ms=settings.db_busy_timeout_ms)
+    await db.open()
+    try:
+        await db.add_staff(email, Passwords().hash(password))
+    finally:
+        await db.close()
+    print(f"saved back-office account {email}")
 
 
 async def _import_products(args: argparse.Namespace, settings: Settings) -> None:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from storefront.mail import MailSettings
+
 SANDBOX_API_KEY = "sk_test_sandbox"
 SANDBOX_URL = "http://127.0.0.1:12111"
 STRIPE_CHECKOUT_ORIGIN = "https://checkout.stripe.com"
@@ -73,6 +75,8 @@ class Settings:
     # postgresql://… selects PostgreSQL (then ``database`` is unused); never shown, it
     # may hold a password.
     database_url: str | None = field(default=None, repr=False)
+    mail: MailSettings = field(default_factory=MailSettings)
+    outbox_interval: float = 2.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -135,6 +139,8 @@ class Settings:
                 environ, "STOREFRONT_CHECKOUT_EXPIRES_AFTER", 3600, *CHECKOUT_EXPIRES_AFTER_RANGE
             ),
             database_url=database_url(environ.get("STOREFRONT_DATABASE_URL", "")),
+            mail=MailSettings.from_env(environ, sandbox),
+            outbox_interval=_float(environ, "STOREFRONT_OUTBOX_INTERVAL", 2.0, 0.0, 3600.0),
         )
 
 

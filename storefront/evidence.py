@@ -43,6 +43,15 @@ class EventOutcome:
     # Stripe itself confirmed (by a look-up) that the order's session was paid
     # with this payment intent: what a refund of an order not paid here needs.
     vouched: bool = False
+    # For a refund: the total refunded so far, and whether that is part of the charge.
+    amount_refunded: int | None = None
+    partial: bool = False
+
+    def amount_total_refunded(self, amount_total: int) -> int:
+        """The refunded total to record: a full refund without the field is the whole order."""
+        if self.amount_refunded is not None:
+            return min(self.amount_refunded, amount_total)
+        return 0 if self.partial else amount_total
 
 
 def _int(obj: Mapping[str, Any], key: str) -> int | None:
@@ -86,9 +95,10 @@ def outcome_from_event(event_type: str, obj: Mapping[str, Any]) -> EventOutcome 
             currency=_text(obj, "currency"),
         )
     if event_type == "charge.refunded":
-        # Only a full refund refunds the order; a partial one leaves it paid.
+        # A full refund refunds the order; a partial one leaves it paid and
+        # records the amount refunded so far.
         payment_intent = _text(obj, "payment_intent")
-        if obj.get("refunded") is not True or payment_intent is None:
+        if payment_intent is None:
             return None
         return EventOutcome(
             status=OrderStatus.REFUNDED,
@@ -96,8 +106,53 @@ def outcome_from_event(event_type: str, obj: Mapping[str, Any]) -> EventOutcome 
             order_token=_text(_mapping(obj, "metadata"), "order_token"),
             amount=_int(obj, "amount"),
             currency=_text(obj, "currency"),
+            amount_refunded=_int(obj, "amount_refunded"),
+            partial=obj.get("refunded") is not True,
         )
     return None
+
+
+@dataclass(frozen=True)
+class DisputeReport:
+    """What a ``charge.dispute.*`` event says: the dispute as Stripe holds it now."""
+
+    id: str
+    payment_intent: str | None
+    charge: str | None
+    amount: int
+    currency: str
+    reason: str | None
+    status: str
+
+
+DISPUTE_EVENTS = frozenset(
+    {
+        "charge.dispute.created",
+        "charge.dispute.updated",
+        "charge.dispute.closed",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.funds_reinstated",
+    }
+)
+
+
+def dispute_from_event(event_type: str, obj: Mapping[str, Any]) -> DisputeReport | None:
+    """The dispute a ``charge.dispute.*`` event carries (None: not one, or malformed)."""
+    if event_type not in DISPUTE_EVENTS:
+        return None
+    dispute_id, amount, currency = _text(obj, "id"), _int(obj, "amount"), _text(obj, "currency")
+    status = _text(obj, "status")
+    if dispute_id is None or amount is None or currency is None or status is None:
+        return None
+    return DisputeReport(
+        id=dispute_id,
+        payment_intent=_text(obj, "payment_intent"),
+        charge=_text(obj, "charge"),
+        amount=amount,
+        currency=currency.lower(),
+        reason=_text(obj, "reason"),
+        status=status,
+    )
 
 
 # Outcomes that say money moved: only these need the amount to match.
@@ -156,6 +211,11 @@ def refusal(order: Mapping[str, Any], outcome: EventOutcome, source: str) -> str
     if reason is None:
         return None
     return f"{source}: {outcome.status.value} refused: {reason}"
+
+
+def partial_result(raised: bool) -> tuple[EventResult, str | None, bool]:
+    """The result of recording a partial refund: applied if the refunded total grew."""
+    return (EventResult.APPLIED if raised else EventResult.UNCHANGED), None, raised
 
 
 def result_of(move: Move | None) -> tuple[EventResult, str | None, bool]:

@@ -38,6 +38,14 @@ class OrderStatus(StrEnum):
         return self in (OrderStatus.PAID, OrderStatus.REFUNDED)
 
 
+class Fulfilment(StrEnum):
+    """Whether the goods went out; tracked apart from payment."""
+
+    UNFULFILLED = "unfulfilled"
+    SHIPPED = "shipped"  # physical goods handed to the carrier
+    DELIVERED = "delivered"  # digital goods made available
+
+
 # Each status lists the statuses it may be reached from. Anything else is a
 # late or duplicated event and changes nothing: orders only move forward.
 _S = OrderStatus
@@ -101,11 +109,27 @@ class Order:
     payment_intent: str | None = None
     flag_reason: str | None = None
     flagged_at: str | None = None
+    amount_refunded: int = 0
+    fulfilment: Fulfilment = Fulfilment.UNFULFILLED
+    tracking_note: str | None = None
+    fulfilled_at: str | None = None
 
     @property
     def flagged(self) -> bool:
         """Whether the shopkeeper must look at this order."""
         return self.flagged_at is not None
+
+    @property
+    def partially_refunded(self) -> bool:
+        """Paid, with part of the money given back (a partial refund keeps it paid)."""
+        return self.status is OrderStatus.PAID and 0 < self.amount_refunded < self.amount_total
+
+    @property
+    def refundable(self) -> int:
+        """What may still be refunded (minor units)."""
+        if self.status is not OrderStatus.PAID:
+            return 0
+        return max(self.amount_total - self.amount_refunded, 0)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Order:
@@ -127,7 +151,19 @@ class Order:
             payment_intent=row["payment_intent"],
             flag_reason=row["flag_reason"],
             flagged_at=row["flagged_at"],
+            amount_refunded=_column(row, "amount_refunded", 0),
+            fulfilment=Fulfilment(_column(row, "fulfilment", Fulfilment.UNFULFILLED)),
+            tracking_note=_column(row, "tracking_note", None),
+            fulfilled_at=_column(row, "fulfilled_at", None),
         )
+
+
+def _column(row: Mapping[str, Any], key: str, default: Any) -> Any:
+    # Back-office columns (migration 0004) may be absent from a store's select.
+    try:
+        return row[key]
+    except (IndexError, KeyError):
+        return default
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,23 @@ class WebhookEvent:
     object: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Refund:
+    """A refund Stripe accepted."""
+
+    id: str
+    amount: int
+    status: str
+
+
+@dataclass(frozen=True)
+class UndeliveredEvent:
+    """An event Stripe has not managed to deliver to us."""
+
+    event: WebhookEvent
+    created: int
+
+
 class PaymentGateway(Protocol):
     """What the shop needs from a payment provider (fakes implement this in tests)."""
 
@@ -131,6 +148,14 @@ class PaymentGateway(Protocol):
     ) -> CheckoutSession | None: ...
 
     def verify_webhook(self, payload: bytes, header: str | None) -> WebhookEvent: ...
+
+    async def create_refund(
+        self, payment_intent: str, amount: int, idempotency_key: str
+    ) -> Refund: ...
+
+    async def undelivered_events(self, since: int, limit: int = 100) -> list[UndeliveredEvent]: ...
+
+    async def retrieve_event(self, event_id: str) -> WebhookEvent: ...
 
 
 def _session(session: stripe.checkout.Session) -> CheckoutSession:
@@ -277,6 +302,44 @@ class StripePayments:
             raise _payment_error(error) from error
         return _session(page.data[0]) if page.data else None
 
+    async def create_refund(
+        self, payment_intent: str, amount: int, idempotency_key: str
+    ) -> Refund:
+        """Refund ``amount`` of a payment; the same key replays the same refund."""
+        try:
+            refund = await self._v1.refunds.create_async(
+                params={"payment_intent": payment_intent, "amount": amount},
+                options={"idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as error:
+            raise _payment_error(error) from error
+        return Refund(id=refund.id, amount=refund.amount, status=refund.status or "")
+
+    async def undelivered_events(self, since: int, limit: int = 100) -> list[UndeliveredEvent]:
+        """Events Stripe failed to deliver since ``since`` (unix seconds), newest first."""
+        try:
+            page = await self._v1.events.list_async(
+                params={"delivery_success": False, "limit": limit}
+            )
+        except stripe.StripeError as error:
+            raise _payment_error(error) from error
+        found = []
+        for item in page.data:
+            data = item.to_dict()
+            # Stripe keeps events for 30 days; older ones are filtered here.
+            if int(data["created"]) < since:
+                continue
+            found.append(UndeliveredEvent(event=_event(data), created=int(data["created"])))
+        return found
+
+    async def retrieve_event(self, event_id: str) -> WebhookEvent:
+        """Fetch one event from Stripe (a webhook it never delivered)."""
+        try:
+            item = await self._v1.events.retrieve_async(event_id)
+        except stripe.StripeError as error:
+            raise _payment_error(error) from error
+        return _event(item.to_dict())
+
     def verify_webhook(self, payload: bytes, header: str | None) -> WebhookEvent:
         """Check the signature over the raw bytes and parse the event."""
         _reject_future_timestamp(header or "")
@@ -299,6 +362,10 @@ class StripePayments:
         ) or not isinstance(event.object, dict):
             raise SignatureError("signed payload is not a Stripe event")
         return event
+
+
+def _event(data: Mapping[str, Any]) -> WebhookEvent:
+    return WebhookEvent(id=data["id"], type=data["type"], object=dict(data["data"]["object"]))
 
 
 def _reject_future_timestamp(header: str) -> None:

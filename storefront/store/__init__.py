@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from storefront.store.backoffice_api import BackOfficeStore
+
 if TYPE_CHECKING:
     from storefront.catalog import NewProduct, Product
     from storefront.config import Settings
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
 
 
 @runtime_checkable
-class Store(Protocol):
+class Store(BackOfficeStore, Protocol):
     """What the shop asks of its database; one implementation per backend."""
 
     async def open(self) -> None:

@@ -28,6 +28,12 @@ from storefront.orders import (
     new_token,
     timestamp,
 )
+from storefront.store.backoffice import (
+    BackOfficeQueries,
+    enqueue_email,
+    note_refunded,
+    note_webhook_result,
+)
 
 _ORDER_SELECT = """
     SELECT o.*, p.name AS product_name, p.slug AS product_slug
@@ -38,7 +44,7 @@ _ORDER_SELECT = """
 _LOOKUPS = ("stripe_session_id", "token", "payment_intent")
 
 
-class SQLiteStore(Database):
+class SQLiteStore(BackOfficeQueries, Database):
     """``Store`` on one SQLite file (see ``storefront.store.Store`` for the contract)."""
 
     async def health(self) -> str | None:
@@ -377,6 +383,10 @@ def transition(
     if reason is not None:
         flag(conn, order_id, reason)
     _record(conn, order_id, new, source, stripe_event_id, note or reason)
+    if new is OrderStatus.PAID:
+        # The emails commit with the payment, or not at all (the outbox drains them).
+        enqueue_email(conn, order_id, "confirmation")
+        enqueue_email(conn, order_id, "paid_notice")
     return Move(before, new, reason)
 
 
@@ -427,17 +437,18 @@ def record_and_apply(
     """Record the event id and apply its outcome: the id is recorded only with its effect."""
     if not record_webhook_event(conn, event_id, event_type):
         return EventResult.DUPLICATE, None, None
-    if outcome is None:
-        return EventResult.IGNORED, None, None
-    order_id = find_order_id(
-        conn,
-        session_id=outcome.session_id,
-        order_token=outcome.order_token,
-        payment_intent=outcome.payment_intent,
-    )
-    if order_id is None:
-        return EventResult.IGNORED, None, None
-    result, reason, _ = check_and_move(conn, order_id, outcome, "webhook", event_id)
+    order_id = None
+    if outcome is not None:
+        order_id = find_order_id(
+            conn,
+            session_id=outcome.session_id,
+            order_token=outcome.order_token,
+            payment_intent=outcome.payment_intent,
+        )
+    result, reason = EventResult.IGNORED, None
+    if outcome is not None and order_id is not None:
+        result, reason, _ = check_and_move(conn, order_id, outcome, "webhook", event_id)
+    note_webhook_result(conn, event_id, order_id, result)
     return result, order_id, reason
 
 
@@ -457,6 +468,11 @@ def check_and_move(
     if reason is not None:
         flag(conn, order_id, reason)
         return EventResult.FLAGGED, reason, False
+    if outcome.status is OrderStatus.REFUNDED:
+        refunded = outcome.amount_total_refunded(row["amount_total"])
+        if outcome.partial:
+            return evidence.partial_result(note_refunded(conn, order_id, refunded, paid_only=True))
+        note_refunded(conn, order_id, refunded, paid_only=False)
     move = transition(
         conn,
         order_id,
