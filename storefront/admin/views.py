@@ -284,6 +284,8 @@ async def fulfil(order_id: int) -> Any:
     note = str(form.get("note", "")).strip()[:300] or None
     if action not in (Fulfilment.SHIPPED, Fulfilment.DELIVERED):
         return await _render_order(order, "Choose shipped or delivered.", 400)
+    if note is not None and "\x00" in note:
+        return await _render_order(order, "The note holds a NUL character: remove it.", 400)
     if not await store().set_fulfilment(order.id, Fulfilment(action), note):
         return await _render_order(order, "Only a paid, unfulfilled order can be fulfilled.", 409)
     return redirect(url_for("admin.order_page", order_id=order.id), 303)

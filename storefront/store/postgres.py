@@ -30,6 +30,7 @@ from storefront.config import ConfigError, redacted
 from storefront.db import SchemaError, check_revision
 from storefront.evidence import EventOutcome, EventResult
 from storefront.orders import Move, Order, OrderStatus, TimelineEntry, timestamp
+from storefront.store.postgres_backoffice import PostgresBackOffice
 from storefront.store.postgres_writes import (
     LOOKUPS,
     ORDER_SELECT,
@@ -62,7 +63,7 @@ class DatabaseUnreachable(ConfigError):
     """The PostgreSQL server refused or did not answer (a wrong URL, or it is down)."""
 
 
-class PostgresStore:
+class PostgresStore(PostgresBackOffice):
     """``Store`` on a PostgreSQL database (see ``storefront.store.Store`` for the contract)."""
 
     def __init__(self, url: str, *, create: bool = False, max_connections: int = 10):
