@@ -62,7 +62,9 @@ CREATE TABLE IF NOT EXISTS orders (
     amount_paid       INTEGER,
     shipping_name     TEXT,
     -- Stripe's address object as JSON.
-    shipping_address  TEXT
+    shipping_address  TEXT,
+    -- The cart this order was checked out from: emptied once the order is paid.
+    cart_id           INTEGER
 );
 
 CREATE INDEX IF NOT EXISTS orders_open_by_age ON orders (status, created_at)

@@ -8,6 +8,7 @@ them. The queries that read and move orders live in the stores.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 import time
 from collections.abc import Mapping
@@ -101,6 +102,21 @@ class Order:
     payment_intent: str | None = None
     flag_reason: str | None = None
     flagged_at: str | None = None
+    order_number: str | None = None
+    # What we asked for, then what Stripe says was paid (None until it says).
+    amount_subtotal: int | None = None
+    amount_discount: int | None = None
+    amount_shipping: int | None = None
+    amount_tax: int | None = None
+    amount_paid: int | None = None
+    shipping_name: str | None = None
+    shipping_address: Mapping[str, Any] | None = None
+    cart_id: int | None = None
+
+    @property
+    def charged(self) -> int:
+        """The total: Stripe's once it said, else what we asked for."""
+        return self.amount_paid if self.amount_paid is not None else self.amount_total
 
     @property
     def flagged(self) -> bool:
@@ -127,7 +143,29 @@ class Order:
             payment_intent=row["payment_intent"],
             flag_reason=row["flag_reason"],
             flagged_at=row["flagged_at"],
+            **_extra(row),
         )
+
+
+_EXTRA = (
+    "order_number",
+    "amount_subtotal",
+    "amount_discount",
+    "amount_shipping",
+    "amount_tax",
+    "amount_paid",
+    "shipping_name",
+    "cart_id",
+)
+
+
+def _extra(row: Mapping[str, Any]) -> dict[str, Any]:
+    # Columns of revision 0003: a row from an older query simply lacks them.
+    keys = set(row.keys())  # type: ignore[attr-defined]
+    extra = {key: row[key] for key in _EXTRA if key in keys}
+    address = row["shipping_address"] if "shipping_address" in keys else None
+    extra["shipping_address"] = json.loads(address) if address else None
+    return extra
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,7 @@ def test_migrate_from_the_wheel_upgrades_a_version_1_database(installed: Install
     assert "flag_reason" in columns
     with zipfile.ZipFile(installed.wheel) as wheel:
         scripts = {n for n in wheel.namelist() if n.startswith("storefront/migrations/versions/")}
-    assert any(n.endswith(f"/{revision}_flags_and_expiry.py") for n in scripts), scripts
+    assert any(n.endswith(f"/{revision}_carts_stock_totals.py") for n in scripts), scripts
 
 
 def test_the_installed_command_reads_dotenv_from_the_current_folder(

@@ -26,6 +26,7 @@ _ORDER_COLUMNS = [
     "ALTER TABLE orders ADD COLUMN amount_paid INTEGER",
     "ALTER TABLE orders ADD COLUMN shipping_name TEXT",
     "ALTER TABLE orders ADD COLUMN shipping_address TEXT",
+    "ALTER TABLE orders ADD COLUMN cart_id INTEGER",
     "CREATE UNIQUE INDEX orders_by_number ON orders (order_number)",
 ]
 
