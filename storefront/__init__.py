@@ -43,6 +43,7 @@ def create_app(
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["when"] = format_timestamp
     app.jinja_env.globals["sandbox_mode"] = settings.sandbox
+    app.jinja_env.globals["shop_name"] = settings.shop_name
     # Templates name statuses through the enum, never as strings of their own.
     app.jinja_env.globals["OrderStatus"] = OrderStatus
 
@@ -53,9 +54,9 @@ def create_app(
     app.extensions["db"] = db
     app.extensions["payments"] = gateway
 
-    from storefront import body_limit, catalog, checkout, receipts, security, webhooks
+    from storefront import body_limit, cart, catalog, checkout, receipts, security, webhooks
 
-    for module in (catalog, checkout, receipts, webhooks):
+    for module in (catalog, checkout, cart, receipts, webhooks):
         app.register_blueprint(module.bp)
     _drop_sync_context_processors(app)
     app.extensions["status_sync"] = receipts.StatusSyncLimiter(settings.status_sync_after)
@@ -123,6 +124,11 @@ async def _reconcile_forever(db: Store, payments: PaymentGateway, settings: Sett
             continue
         if report.checked:
             log.info("reconciled: %s", report)
+        try:
+            if deleted := await db.delete_stale_carts(settings.cart_max_age):
+                log.info("deleted %s abandoned carts", deleted)
+        except Exception:
+            log.exception("cart clean-up failed; will try again")
 
 
 def _register_error_handlers(app: Quart) -> None:

@@ -186,25 +186,30 @@ class CatalogPage:
     """
 
     MARKER = "\x00attempt\x00"
+    BADGE = "\x00badge\x00"
 
     def __init__(self, max_age: float = 1.0):
         self.max_age = max_age
         self._parts: list[str] = []
         self._rendered_at = float("-inf")
 
-    async def render(self, db: Store) -> str:
-        """The page with a fresh nonce in every Buy form."""
+    async def render(self, db: Store, cart_count: int = 0) -> str:
+        """The page with a fresh nonce in every Buy form and this shopper's cart count."""
         now = time.monotonic()
         if now - self._rendered_at > self.max_age:
             products = await db.active_products()
+            current_app.extensions["image_origins"].update([p.image for p in products])
             html = await render_template(
-                "catalog.html", products=products, attempts=_Marked(self.MARKER)
+                "catalog.html",
+                products=products,
+                attempts=_Marked(self.MARKER),
+                cart_count=self.BADGE,
             )
             self._parts, self._rendered_at = html.split(self.MARKER), now
         pieces = [self._parts[0]]
         for part in self._parts[1:]:
             pieces += (secrets.token_urlsafe(16), part)
-        return "".join(pieces)
+        return "".join(pieces).replace(self.BADGE, str(cart_count))
 
 
 class _Marked(dict[str, str]):
@@ -223,4 +228,7 @@ async def index() -> str:
     """The catalog: one card per product on sale."""
     # Each Buy form carries a fresh attempt nonce: a double click of the same
     # form leads to the same order and the same Checkout Session.
-    return await current_app.extensions["catalog_page"].render(current_app.extensions["db"])
+    from storefront.cart import cart_count
+
+    db = current_app.extensions["db"]
+    return await current_app.extensions["catalog_page"].render(db, await cart_count(db))
