@@ -41,14 +41,13 @@ async def set_stock(stack: LiveStack, stock: int) -> None:
 
 async def buy_now(stack: LiveStack) -> tuple[int, str]:
     """One shopper presses Buy now as htmx would; the status and the payment URL or text."""
-    async with aiohttp.ClientSession() as http:
-        async with http.post(
-            f"{stack.shop_url}/checkout/{SLUG}",
-            data={"attempt": secrets.token_urlsafe(16)},
-            headers={"HX-Request": "true"},
-            allow_redirects=False,
-        ) as response:
-            return response.status, response.headers.get("HX-Redirect") or await response.text()
+    async with aiohttp.ClientSession() as http, http.post(
+        f"{stack.shop_url}/checkout/{SLUG}",
+        data={"attempt": secrets.token_urlsafe(16)},
+        headers={"HX-Request": "true"},
+        allow_redirects=False,
+    ) as response:
+        return response.status, response.headers.get("HX-Redirect") or await response.text()
 
 
 async def cart_checkout(stack: LiveStack) -> tuple[int, str]:
@@ -67,7 +66,7 @@ async def cart_checkout(stack: LiveStack) -> tuple[int, str]:
             return response.status, response.headers.get("Location") or await response.text()
 
 
-async def race(stack: LiveStack, shopper) -> tuple[list[str], list[str]]:  # noqa: ANN001
+async def race(stack: LiveStack, shopper) -> tuple[list[str], list[str]]:
     results = await asyncio.gather(*(shopper(stack) for _ in range(SHOPPERS)))
     won = [where for status, where in results if status in (204, 303)]
     lost = [text for status, text in results if status == 409]
@@ -76,16 +75,15 @@ async def race(stack: LiveStack, shopper) -> tuple[list[str], list[str]]:  # noq
 
 
 async def advance_clock(stack: LiveStack, seconds: int) -> dict:
-    async with aiohttp.ClientSession() as http:
-        async with http.post(
-            f"{stack.sandbox_url}/_sandbox/clock/advance", params={"seconds": str(seconds)}
-        ) as response:
-            assert response.status == 200
-            return await response.json()
+    async with aiohttp.ClientSession() as http, http.post(
+        f"{stack.sandbox_url}/_sandbox/clock/advance", params={"seconds": str(seconds)}
+    ) as response:
+        assert response.status == 200
+        return await response.json()
 
 
 @pytest.mark.parametrize("shopper", [buy_now, cart_checkout], ids=["buy-now", "cart"])
-async def test_a_hundred_shoppers_for_the_last_five(stack: LiveStack, shopper) -> None:  # noqa: ANN001
+async def test_a_hundred_shoppers_for_the_last_five(stack: LiveStack, shopper) -> None:
     won, lost = await race(stack, shopper)
     assert len(won) == LAST
     assert len(lost) == SHOPPERS - LAST
