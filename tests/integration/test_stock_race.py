@@ -41,12 +41,15 @@ async def set_stock(stack: LiveStack, stock: int) -> None:
 
 async def buy_now(stack: LiveStack) -> tuple[int, str]:
     """One shopper presses Buy now as htmx would; the status and the payment URL or text."""
-    async with aiohttp.ClientSession() as http, http.post(
-        f"{stack.shop_url}/checkout/{SLUG}",
-        data={"attempt": secrets.token_urlsafe(16)},
-        headers={"HX-Request": "true"},
-        allow_redirects=False,
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{stack.shop_url}/checkout/{SLUG}",
+            data={"attempt": secrets.token_urlsafe(16)},
+            headers={"HX-Request": "true"},
+            allow_redirects=False,
+        ) as response,
+    ):
         return response.status, response.headers.get("HX-Redirect") or await response.text()
 
 
@@ -75,9 +78,12 @@ async def race(stack: LiveStack, shopper) -> tuple[list[str], list[str]]:
 
 
 async def advance_clock(stack: LiveStack, seconds: int) -> dict:
-    async with aiohttp.ClientSession() as http, http.post(
-        f"{stack.sandbox_url}/_sandbox/clock/advance", params={"seconds": str(seconds)}
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{stack.sandbox_url}/_sandbox/clock/advance", params={"seconds": str(seconds)}
+        ) as response,
+    ):
         assert response.status == 200
         return await response.json()
 
