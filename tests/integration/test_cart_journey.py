@@ -46,11 +46,13 @@ async def stack(tmp_path: Path) -> AsyncIterator[LiveStack]:
 async def stripe_post(stack: LiveStack, path: str, data: dict[str, str]) -> dict[str, Any]:
     """Create an object in the sandbox's API as the shopkeeper's Dashboard would."""
     headers = {"Authorization": "Bearer sk_test_sandbox", "Stripe-Version": STRIPE_API_VERSION}
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{stack.sandbox_url}/v1/{path}", data=data, headers=headers) as r:
-            body = await r.json()
-            assert r.status == 200, body
-            return body
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{stack.sandbox_url}/v1/{path}", data=data, headers=headers) as r,
+    ):
+        body = await r.json()
+        assert r.status == 200, body
+        return body
 
 
 def shopper() -> aiohttp.ClientSession:
@@ -95,10 +97,13 @@ async def test_a_cart_with_shipping_a_code_and_tax_is_paid_and_recorded(stack: L
     ]
     rates = [o["shipping_rate"] for o in session["shipping_options"]]
     assert len(rates) == 2
-    async with aiohttp.ClientSession() as http, http.post(
-        f"{stack.sandbox_url}/_sandbox/sessions/{session_id}/complete",
-        data={"country": "DE", "shipping_rate": rates[1], "promotion_code": "WELCOME10"},
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{stack.sandbox_url}/_sandbox/sessions/{session_id}/complete",
+            data={"country": "DE", "shipping_rate": rates[1], "promotion_code": "WELCOME10"},
+        ) as response,
+    ):
         paid = await response.json()
         assert response.status == 200, paid
     row = await stack.db.fetch_one(
@@ -127,9 +132,11 @@ async def test_a_cart_with_shipping_a_code_and_tax_is_paid_and_recorded(stack: L
     assert report["enamel-mug"] == (18, 0, 0) and report["canvas-tote"] == (17, 0, 0)
     # The cart it was bought from is empty now.
     assert await stack.db.fetch_all("SELECT * FROM cart_items") == []
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"{stack.shop_url}/orders/{row['token']}") as response:
-            receipt = await response.text()
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{stack.shop_url}/orders/{row['token']}") as response,
+    ):
+        receipt = await response.text()
     for text in (
         order["order_number"],
         "Enamel mug",
