@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 import stripe
@@ -15,6 +16,7 @@ import stripe
 from storefront.evidence import Totals, session_totals
 
 if TYPE_CHECKING:
+    from storefront.catalog import NewProduct
     from storefront.config import Settings
 
 log = logging.getLogger(__name__)
@@ -316,6 +318,62 @@ class StripePayments:
             raise _payment_error(error) from error
         return _session(page.data[0]) if page.data else None
 
+    async def active_catalog(self) -> tuple[list[NewProduct], list[str]]:
+        """The account's active Products with their one-time Prices, as our products.
+
+        A product's slug is its ``metadata.slug`` if valid, else made from its id;
+        its price is the default price, else its first active one-time price.
+        Returns the products and a line per product that could not be taken.
+        """
+        from storefront.catalog import NewProduct
+
+        found: list[NewProduct] = []
+        skipped: list[str] = []
+        try:
+            products = await self._v1.products.list_async(params={"active": True, "limit": 100})
+            async for product in products.auto_paging_iter():
+                obj = product.to_dict()
+                price = await self._price_for(obj)
+                if price is None:
+                    skipped.append(f"{obj['id']}: no active one-time price")
+                    continue
+                metadata = obj.get("metadata") or {}
+                slug = metadata.get("slug") or obj["id"].lower().replace("_", "-")
+                try:
+                    found.append(
+                        NewProduct.parse(
+                            {
+                                "slug": slug,
+                                "name": obj.get("name") or obj["id"],
+                                "description": obj.get("description") or "",
+                                "price": _major(price["unit_amount"], price["currency"]),
+                                "currency": price["currency"],
+                                "image": next(iter(obj.get("images") or []), None),
+                                "kind": "physical" if obj.get("shippable") else "digital",
+                            }
+                        )
+                    )
+                except ValueError as error:
+                    skipped.append(f"{obj['id']}: {error}")
+        except stripe.StripeError as error:
+            raise _payment_error(error) from error
+        return found, skipped
+
+    async def _price_for(self, product: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        default = product.get("default_price")
+        if isinstance(default, str):
+            price = (await self._v1.prices.retrieve_async(default)).to_dict()
+            if price.get("active") and price.get("unit_amount") is not None:
+                return price
+        prices = await self._v1.prices.list_async(
+            params={"product": product["id"], "active": True, "limit": 10}
+        )
+        for price in prices.data:
+            obj = price.to_dict()
+            if obj.get("type", "one_time") == "one_time" and obj.get("unit_amount") is not None:
+                return obj
+        return None
+
     def verify_webhook(self, payload: bytes, header: str | None) -> WebhookEvent:
         """Check the signature over the raw bytes and parse the event."""
         _reject_future_timestamp(header or "")
@@ -338,6 +396,14 @@ class StripePayments:
         ) or not isinstance(event.object, dict):
             raise SignatureError("signed payload is not a Stripe event")
         return event
+
+
+def _major(amount: int, currency: str) -> str:
+    # Prices are imported as the shopkeeper would type them: "19.99".
+    from storefront.money import exponent
+
+    places = exponent(currency)
+    return f"{Decimal(amount).scaleb(-places):.{places}f}"
 
 
 def _line_item(line: CheckoutLine, currency: str) -> dict[str, Any]:
