@@ -126,7 +126,7 @@ async def test_a_cart_from_catalog_to_paid_receipt(
         await page.wait_for_url(re.compile(re.escape(stack.shop_url) + r"/orders/[\w-]+"))
         await expect(page.locator("#order-status")).to_contain_text("Paid", timeout=10_000)
         totals = page.locator("#order-totals")
-        for text in ("Discount", "−€10.20", "Shipping", "€15.00", "Tax", "Berlin"):
+        for text in ("Discount", "\u2212€10.20", "Shipping", "€15.00", "Tax", "Berlin"):
             await expect(totals).to_contain_text(text)
         lines = page.locator(".order-lines")
         await expect(lines).to_contain_text("Enamel mug")
