@@ -68,8 +68,10 @@ def check_money(
                 f"session {session['id']} is paid but order {order['id']} is "
                 f"{order['status']} and not flagged"
             )
-        elif order.get("amount_paid") is not None and order["flagged_at"] is None and (
-            order["amount_paid"] != session.get("amount_total")
+        elif (
+            order.get("amount_paid") is not None
+            and order["flagged_at"] is None
+            and (order["amount_paid"] != session.get("amount_total"))
         ):
             # A cart's total is decided on Stripe's page: the order must record it.
             check.violations.append(

@@ -248,3 +248,23 @@ async def test_asking_for_more_than_is_left_reserves_nothing(stack: LiveStack) -
     report = await stack.db.stock_report()
     assert report["enamel-mug"] == (3, 0, 0) and report["canvas-tote"] == (10, 0, 0)
     assert await stack.db.fetch_all("SELECT * FROM orders") == []
+
+
+async def test_forged_and_oversized_forms_change_nothing(stack: LiveStack) -> None:
+    shop = stack.shop_url
+    async with shopper() as http:
+        assert (await post(http, f"{shop}/cart/add/enamel-mug", quantity="1")).status == 303
+        async with http.post(
+            f"{shop}/cart/items/enamel-mug",
+            data={"quantity": "5"},
+            headers={"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"},
+        ) as response:
+            assert response.status == 403
+        async with http.post(
+            f"{shop}/cart/add/enamel-mug", data={"quantity": "1", "pad": "x" * 400_000}
+        ) as response:
+            assert response.status == 413
+        async with http.post(f"{shop}/cart/add/no-such-thing", data={"quantity": "1"}) as response:
+            assert response.status == 404
+    rows = await stack.db.fetch_all("SELECT quantity FROM cart_items")
+    assert [r["quantity"] for r in rows] == [1]
