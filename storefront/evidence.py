@@ -200,8 +200,8 @@ def _amount_mismatch(order: Mapping[str, Any], outcome: EventOutcome) -> str | N
     discounts, shipping and tax are chosen on Stripe's page, not by us.
     """
     keys = order.keys()  # type: ignore[attr-defined]
-    asked = order["amount_subtotal"] if "amount_subtotal" in keys else None
-    asked = asked if asked is not None else order["amount_total"]
+    # amount_total is what we asked: the lines' sum, from our database.
+    asked = order["amount_total"]
     paid = order["amount_paid"] if "amount_paid" in keys else None
     expected = paid if paid is not None else order["amount_total"]
     parts = (outcome.subtotal, outcome.discount, outcome.shipping, outcome.tax)
@@ -213,7 +213,9 @@ def _amount_mismatch(order: Mapping[str, Any], outcome: EventOutcome) -> str | N
         return None
     subtotal, discount, shipping, tax = parts  # type: ignore[misc]
     if subtotal != asked:
-        return f"charges for items of {_money(subtotal, outcome.currency)}, we asked {asked}"
+        return f"says {_money(subtotal, outcome.currency)} for an order of " + _money(
+            asked, order["currency"]
+        )
     if min(discount, shipping, tax) < 0 or discount > subtotal:
         return "states a negative or oversized discount, shipping or tax"
     total = subtotal - discount + shipping + (tax if outcome.tax_exclusive else 0)
