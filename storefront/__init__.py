@@ -54,7 +54,16 @@ def create_app(
     app.extensions["db"] = db
     app.extensions["payments"] = gateway
 
-    from storefront import body_limit, cart, catalog, checkout, receipts, security, webhooks
+    from storefront import (
+        body_limit,
+        cart,
+        catalog,
+        checkout,
+        receipts,
+        security,
+        static_files,
+        webhooks,
+    )
 
     for module in (catalog, checkout, cart, receipts, webhooks):
         app.register_blueprint(module.bp)
@@ -65,6 +74,7 @@ def create_app(
     )
     app.extensions["catalog_page"] = catalog.CatalogPage(max_age=1.0)
     security.install(app, settings.base_url, settings.checkout_origin)
+    static_files.install(app, STATIC)
     body_limit.install(app)
     _register_error_handlers(app)
 

@@ -63,3 +63,22 @@ async def test_img_src_allows_exactly_the_catalogs_image_origins(
     csp = response.headers["Content-Security-Policy"]
     img = next(part for part in csp.split("; ") if part.startswith("img-src"))
     assert img == "img-src 'self' data: https://cdn.example.org https://images.example.com"
+
+
+async def test_static_files_have_fingerprinted_urls_and_a_long_immutable_life(
+    client: QuartClient,
+) -> None:
+    import re
+
+    page = await (await client.get("/cart")).get_data(as_text=True)
+    css = re.search(r'href="(/static/css/shop\.css\?v=([0-9a-f]{12}))"', page)
+    assert css is not None
+    assert re.search(r'href="/static/img/favicon\.svg\?v=[0-9a-f]{12}"', page)
+    fresh = await client.get(css.group(1))
+    assert fresh.status_code == 200
+    assert fresh.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    # An old or missing fingerprint never gets the year-long life.
+    for url in ("/static/css/shop.css?v=000000000000", "/static/css/shop.css"):
+        response = await client.get(url)
+        assert "immutable" not in response.headers.get("Cache-Control", "")
+    assert (await client.get("/static/img/favicon.svg")).status_code == 200
