@@ -402,7 +402,8 @@ def transition(
         cart = conn.execute("SELECT cart_id FROM orders WHERE id = ?", (order_id,)).fetchone()
         if cart["cart_id"] is not None:
             empty_cart(conn, cart["cart_id"])
-    reason = reason or stock_reason
+    # Both reasons, when a late payment also finds its units sold to someone else.
+    reason = "; ".join(r for r in (reason, stock_reason) if r) or None
     if reason is not None:
         flag(conn, order_id, reason)
     _record(conn, order_id, new, source, stripe_event_id, note or reason)
