@@ -85,7 +85,7 @@ async def test_cart_limits_and_clean_up(store: SQLiteStore) -> None:
     assert await store.add_to_cart(token, product["mug"], 3) == token
     with pytest.raises(QuantityError):
         await store.add_to_cart(token, product["mug"], MAX_QUANTITY)
-    cart_id, cart = await store.cart(token) or (None, None)
+    _, cart = await store.cart(token) or (None, None)
     assert cart is not None and cart.count == 5
     assert await store.delete_stale_carts(3600) == 0
     old = timestamp(time.time() - 7200)
