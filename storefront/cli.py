@@ -296,6 +296,7 @@ async def _reconcile(args: argparse.Namespace, settings: Settings) -> None:
     try:
         older_than = settings.reconcile_after if args.older_than is None else args.older_than
         report = await reconcile(db, payments, older_than=older_than)
+        carts = await db.delete_stale_carts(settings.cart_max_age)
     finally:
         await payments.close()
         await db.close()
@@ -303,6 +304,8 @@ async def _reconcile(args: argparse.Namespace, settings: Settings) -> None:
         f"checked {report.checked} open orders: {report.changed} changed, "
         f"{report.expired} expired, {report.aborted} aborted"
     )
+    if carts:
+        print(f"deleted {carts} carts untouched for {settings.cart_max_age} s")
 
 
 def _stop_on_signals(shutdown: asyncio.Event) -> None:
