@@ -43,6 +43,7 @@ def create_app(
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["when"] = format_timestamp
     app.jinja_env.globals["sandbox_mode"] = settings.sandbox
+    app.jinja_env.globals["shop_name"] = settings.shop_name
     # Templates name statuses through the enum, never as strings of their own.
     app.jinja_env.globals["OrderStatus"] = OrderStatus
 
@@ -53,11 +54,20 @@ def create_app(
     app.extensions["db"] = db
     app.extensions["payments"] = gateway
 
-    from storefront import body_limit, catalog, checkout, receipts, security, webhooks
+    from storefront import (
+        body_limit,
+        cart,
+        catalog,
+        checkout,
+        receipts,
+        security,
+        static_files,
+        webhooks,
+    )
     from storefront.admin import auth as admin_auth
     from storefront.admin import views as admin_views
 
-    for module in (catalog, checkout, receipts, webhooks, admin_views):
+    for module in (catalog, checkout, cart, receipts, webhooks, admin_views):
         app.register_blueprint(module.bp)
     app.extensions["admin_auth"] = admin_auth.Auth(
         admin_auth.Passwords(),
@@ -72,6 +82,7 @@ def create_app(
     app.extensions["catalog_page"] = catalog.CatalogPage(max_age=1.0)
     _register_health(app, db)
     security.install(app, settings.base_url, settings.checkout_origin)
+    static_files.install(app, STATIC)
     body_limit.install(app)
     _register_error_handlers(app)
 
@@ -142,6 +153,11 @@ async def _reconcile_forever(db: Store, payments: PaymentGateway, settings: Sett
             continue
         if report.checked:
             log.info("reconciled: %s", report)
+        try:
+            if deleted := await db.delete_stale_carts(settings.cart_max_age):
+                log.info("deleted %s abandoned carts", deleted)
+        except Exception:
+            log.exception("cart clean-up failed; will try again")
 
 
 def _register_health(app: Quart, db: Store) -> None:

@@ -127,6 +127,7 @@ def session_outcome(session: CheckoutSession) -> EventOutcome | None:
         customer_email=session.customer_email,
         amount=session.amount_total,
         currency=session.currency,
+        **vars(session.totals),
     )
 
 

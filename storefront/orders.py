@@ -8,6 +8,7 @@ them. The queries that read and move orders live in the stores.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 import time
 from collections.abc import Mapping
@@ -113,6 +114,21 @@ class Order:
     fulfilment: Fulfilment = Fulfilment.UNFULFILLED
     tracking_note: str | None = None
     fulfilled_at: str | None = None
+    order_number: str | None = None
+    # What we asked for, then what Stripe says was paid (None until it says).
+    amount_subtotal: int | None = None
+    amount_discount: int | None = None
+    amount_shipping: int | None = None
+    amount_tax: int | None = None
+    amount_paid: int | None = None
+    shipping_name: str | None = None
+    shipping_address: Mapping[str, Any] | None = None
+    cart_id: int | None = None
+
+    @property
+    def charged(self) -> int:
+        """The total: Stripe's once it said, else what we asked for."""
+        return self.amount_paid if self.amount_paid is not None else self.amount_total
 
     @property
     def flagged(self) -> bool:
@@ -122,14 +138,14 @@ class Order:
     @property
     def partially_refunded(self) -> bool:
         """Paid, with part of the money given back (a partial refund keeps it paid)."""
-        return self.status is OrderStatus.PAID and 0 < self.amount_refunded < self.amount_total
+        return self.status is OrderStatus.PAID and 0 < self.amount_refunded < self.charged
 
     @property
     def refundable(self) -> int:
         """What may still be refunded (minor units)."""
         if self.status is not OrderStatus.PAID:
             return 0
-        return max(self.amount_total - self.amount_refunded, 0)
+        return max(self.charged - self.amount_refunded, 0)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Order:
@@ -155,6 +171,7 @@ class Order:
             fulfilment=Fulfilment(_column(row, "fulfilment", Fulfilment.UNFULFILLED)),
             tracking_note=_column(row, "tracking_note", None),
             fulfilled_at=_column(row, "fulfilled_at", None),
+            **_extra(row),
         )
 
 
@@ -164,6 +181,27 @@ def _column(row: Mapping[str, Any], key: str, default: Any) -> Any:
         return row[key]
     except (IndexError, KeyError):
         return default
+
+
+_EXTRA = (
+    "order_number",
+    "amount_subtotal",
+    "amount_discount",
+    "amount_shipping",
+    "amount_tax",
+    "amount_paid",
+    "shipping_name",
+    "cart_id",
+)
+
+
+def _extra(row: Mapping[str, Any]) -> dict[str, Any]:
+    # Columns of revision 0003: a row from an older query simply lacks them.
+    keys = set(row.keys())  # type: ignore[attr-defined]
+    extra = {key: row[key] for key in _EXTRA if key in keys}
+    address = row["shipping_address"] if "shipping_address" in keys else None
+    extra["shipping_address"] = json.loads(address) if address else None
+    return extra
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,9 @@ def _values(product: Product) -> dict[str, Any]:
         "price": format_price(product.unit_amount, product.currency),
         "currency": product.currency,
         "active": product.active,
+        # Kept through every save: a form without them would reset stock to unlimited.
+        "stock": "" if product.stock is None else str(product.stock),
+        "kind": "physical" if product.physical else "digital",
     }
 
 
@@ -54,10 +57,11 @@ def _values(product: Product) -> dict[str, Any]:
 async def new_product() -> Any:
     """Create a product; bad input is shown on the form and nothing is saved."""
     if request.method == "GET":
-        return await _form(None, {"currency": "eur", "active": True}, None)
+        return await _form(None, {"currency": "eur", "active": True, "kind": "digital"}, None)
     form = await request.form
     values = {
-        k: str(form.get(k, "")) for k in ("slug", "name", "description", "price", "currency")
+        k: str(form.get(k, ""))
+        for k in ("slug", "name", "description", "price", "currency", "stock", "kind")
     }
     values["active"] = form.get("active") == "on"
     try:
@@ -80,7 +84,10 @@ async def edit_product(slug: str) -> Any:
     if request.method == "GET":
         return await _form(product, _values(product), None)
     form = await request.form
-    values = {k: str(form.get(k, "")) for k in ("name", "description", "price", "currency")}
+    values = {
+        k: str(form.get(k, ""))
+        for k in ("name", "description", "price", "currency", "stock", "kind")
+    }
     values["slug"] = slug
     values["active"] = form.get("active") == "on"
     try:

@@ -167,6 +167,7 @@ async def orders_csv() -> Response:
     writer.writerow(
         [
             "id",
+            "order_number",
             "created_at",
             "status",
             "fulfilment",
@@ -174,9 +175,11 @@ async def orders_csv() -> Response:
             "product",
             "quantity",
             "amount_total",
+            "amount_paid",
             "amount_refunded",
             "currency",
             "payment_intent",
+            "ship_to",
             "flag",
         ]
     )
@@ -187,6 +190,7 @@ async def orders_csv() -> Response:
             writer.writerow(
                 [
                     o.id,
+                    o.order_number or "",
                     o.created_at,
                     o.status.value,
                     o.fulfilment.value,
@@ -194,9 +198,11 @@ async def orders_csv() -> Response:
                     _cell(o.product_name),
                     o.quantity,
                     o.amount_total,
+                    "" if o.amount_paid is None else o.amount_paid,
                     o.amount_refunded,
                     o.currency,
                     o.payment_intent or "",
+                    _cell(_ship_to(o)),
                     _cell(o.flag_reason),
                 ]
             )
@@ -208,6 +214,12 @@ async def orders_csv() -> Response:
         content_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="orders.csv"'},
     )
+
+
+def _ship_to(order: Order) -> str | None:
+    # The name and the address's parts on one line, as a label would show them.
+    parts = [order.shipping_name, *(order.shipping_address or {}).values()]
+    return ", ".join(str(p) for p in parts if p) or None
 
 
 def _cell(value: str | None) -> str:
@@ -234,6 +246,8 @@ async def _render_order(order: Order, message: str | None, status: int = 200) ->
     body = await render_template(
         "admin/order.html",
         order=order,
+        lines=await store().order_lines(order.id),
+        ship_to=_ship_to(order),
         timeline=timeline,
         events=events,
         disputes=disputes,

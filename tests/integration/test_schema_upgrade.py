@@ -59,7 +59,7 @@ def make_v1_database(path: Path) -> None:
 
 
 def make_v2_database(path: Path) -> None:
-    """A database the shop made just before migrations: the 0002 schema at user_version 2."""
+    """A database made just before migrations: revision 0002's schema at user_version 2."""
     from alembic import command
 
     command.upgrade(migrations.config(f"sqlite:///{path}"), "0002")

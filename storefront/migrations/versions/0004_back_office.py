@@ -1,7 +1,7 @@
 """The back office: refunds, fulfilment, the webhook log, disputes, staff, the outbox.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 
 Orders gain the amount refunded so far (a partial refund leaves the order paid)
 and a fulfilment state tracked apart from payment; each webhook event records
@@ -13,7 +13,7 @@ the same transaction as the status change that causes them.
 from alembic import op
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
