@@ -214,7 +214,7 @@ async def _add_user(args: argparse.Namespace, settings: Settings) -> None:
     import getpass
 
     from storefront.admin.auth import Passwords
-    from storefront.store.sqlite import SQLiteStore
+    from storefront.store import make_store
 
     email = args.email.strip().lower()
     if "@" not in email or len(email) > 200 or any(c.isspace() for c in email):
@@ -227,7 +227,7 @@ async def _add_user(args: argparse.Namespace, settings: Settings) -> None:
             raise ValueError("the two passwords differ")
     if len(password) < MIN_PASSWORD:
         raise ValueError(f"the password must be at least {MIN_PASSWORD} characters")
-    db = SQLiteStore(settings.database, busy_timeout_ms=settings.db_busy_timeout_ms)
+    db = make_store(settings)
     await db.open()
     try:
         await db.add_staff(email, Passwords().hash(password))
