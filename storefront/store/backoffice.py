@@ -46,7 +46,8 @@ class OrderQuery:
         text = self.search.strip()
         if text:
             number = text.lstrip("#")
-            if number.isdigit():
+            # An order id fits 64 bits: a longer run of digits is searched as text.
+            if number.isdigit() and len(number) <= 18:
                 clauses.append("(o.id = ? OR o.customer_email LIKE ?)")
                 params += [int(number), f"%{text}%"]
             else:

@@ -44,6 +44,7 @@ from storefront.store.postgres_writes import (
     check_and_move,
     count,
     flag,
+    numbered,
     record_and_apply,
     transition,
 )
@@ -324,12 +325,6 @@ def _storable(value: str) -> bool:
     a probe like ``/orders/<token>%00`` must get the same 404 on both backends.
     """
     return "\x00" not in value
-
-
-def numbered(sql: str) -> str:
-    """``?`` placeholders as PostgreSQL's ``$1, $2, …`` (SQL without ``?`` in literals)."""
-    parts = sql.split("?")
-    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], 1)) + parts[-1]
 
 
 # Schema: the revision Alembic recorded, against this shop's head.

@@ -31,13 +31,8 @@ from storefront.store.postgres_writes import (
     _open_session,
     _record_dispute,
     _set_fulfilment,
+    numbered,
 )
-
-
-def _numbered(sql: str) -> str:
-    # The same rewrite as postgres.numbered (imported late there: no import cycle here).
-    parts = sql.split("?")
-    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], 1)) + parts[-1]
 
 
 class PostgresBackOffice:
@@ -57,7 +52,7 @@ class PostgresBackOffice:
             return [], 0
         where, params = query.where()
         # SQLite's LIKE ignores ASCII case; PostgreSQL's ILIKE is the same search.
-        where = _numbered(where.replace(" LIKE ", " ILIKE "))
+        where = numbered(where.replace(" LIKE ", " ILIKE "))
         n = len(params)
         total = await self.pool.fetchval("SELECT count(*) FROM orders o" + where, *params)
         rows = await self.pool.fetch(

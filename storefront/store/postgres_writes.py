@@ -45,6 +45,12 @@ ORDER_SELECT = """
 LOOKUPS = ("stripe_session_id", "token", "payment_intent")
 
 
+def numbered(sql: str) -> str:
+    """``?`` placeholders as PostgreSQL's ``$1, $2, …`` (SQL without ``?`` in literals)."""
+    parts = sql.split("?")
+    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], 1)) + parts[-1]
+
+
 async def _upsert_products(conn: Conn, products: Sequence[NewProduct]) -> int:
     for p in products:
         await conn.execute(

@@ -85,3 +85,20 @@ async def test_a_cart_orders_lines_totals_and_address_show_and_export(shop: Quar
     assert row["order_number"] == order.order_number
     assert row["amount_paid"] == str(2 * mug.unit_amount + 600)
     assert row["ship_to"] == "Ada Shopper, 1 Quay Street, Galway, IE"
+
+
+async def test_odd_searches_and_a_nul_in_a_note_are_answered_not_crashed(shop: Quart) -> None:
+    client, token = await signed_in(shop)
+    db = shop.extensions["db"]
+    for search in ("#99999999999999999999999", "a\x00b", "%"):
+        page = await client.get("/admin/", query_string={"q": search})
+        assert page.status_code == 200, search
+    mug = await db.product_by_slug("mug")
+    order = await db.open_order(mug.id, mug.unit_amount, mug.currency, None)
+    assert await db.transition(order.id, OrderStatus.PAID, source="test")
+    answer = await client.post(
+        f"/admin/orders/{order.id}/fulfil",
+        form={"csrf_token": token, "action": "shipped", "note": "parcel\x00 1"},
+    )
+    assert answer.status_code == 400 and "NUL" in await answer.get_data(as_text=True)
+    assert (await db.order_by_id(order.id)).fulfilment.value == "unfulfilled"
