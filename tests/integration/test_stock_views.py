@@ -1,6 +1,7 @@
 """Sold out on the catalog, Buy now refused past the stock, the CSP's image origins.
 
-The shop on a real SQLite file with our fake payment gateway (tests/fakes.py).
+The shop on a real database (a SQLite file, a PostgreSQL database) with our fake payment
+gateway (tests/fakes.py).
 """
 
 from __future__ import annotations
