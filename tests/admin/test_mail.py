@@ -22,7 +22,7 @@ from storefront.sandbox.mail import MailCatcher
 from storefront.serving import BackgroundServer, free_port, wait_until_listening
 from storefront.store.sqlite import SQLiteStore
 from tests.admin.live_support import Staff, eventually, paid_order
-from tests.live import ROOT, SECRET, STRICT_VERSION, LiveStack, buy, pay
+from tests.live import ROOT, SECRET, STRICT_VERSION, LiveStack, buy, live_database_url, pay
 
 SHOPKEEPER = "keeper@shop.example"
 SHOPPER = "shopper@example.com"
@@ -38,10 +38,15 @@ def mail_env(port: int) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[LiveStack]:
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[LiveStack]:
     port = free_port()
-    async with LiveStack(tmp_path / "shop.sqlite3", mail_env(port), smtp_port=port) as live:
+    async with LiveStack(
+        tmp_path / "shop.sqlite3",
+        mail_env(port),
+        database_url=live_database_url(request),
+        smtp_port=port,
+    ) as live:
         yield live
 
 
@@ -89,8 +94,13 @@ async def test_paid_orders_email_shopper_and_shopkeeper_and_shipping_sends_the_n
     assert len(caught(stack)) == 3
 
 
-async def test_a_failed_send_is_kept_retried_with_backoff_and_sent_once(tmp_path: Path) -> None:
-    async with LiveStack(tmp_path / "shop.sqlite3") as stack, aiohttp.ClientSession() as http:
+async def test_a_failed_send_is_kept_retried_with_backoff_and_sent_once(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    async with (
+        LiveStack(tmp_path / "shop.sqlite3", database_url=database_url) as stack,
+        aiohttp.ClientSession() as http,
+    ):
         order = await paid_order(http, stack)
         dead = MailSettings(host="127.0.0.1", port=free_port(), tls="none", shopkeeper=SHOPKEEPER)
         report = await drain(stack.db, dead, stack.shop_url)
@@ -108,7 +118,7 @@ async def test_a_failed_send_is_kept_retried_with_backoff_and_sent_once(tmp_path
             live = MailSettings(
                 host="127.0.0.1", port=catcher.port, tls="none", shopkeeper=SHOPKEEPER
             )
-            await stack.db.write(lambda c: c.execute("UPDATE outbox SET next_attempt_at = 0"))
+            await stack.db.execute("UPDATE outbox SET next_attempt_at = 0")
             assert (await drain(stack.db, live, stack.shop_url)).sent == 2
             assert (await drain(stack.db, live, stack.shop_url)).sent == 0
             assert sorted(m.rcpt_tos[0] for m in catcher.messages) == [SHOPKEEPER, SHOPPER]
