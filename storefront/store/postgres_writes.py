@@ -17,9 +17,8 @@ import asyncpg
 from storefront import evidence
 from storefront.carts import LineRequest
 from storefront.catalog import NewProduct
-from storefront.evidence import DisputeReport, EventOutcome, EventResult
+from storefront.evidence import EventOutcome, EventResult
 from storefront.orders import (
-    Fulfilment,
     Move,
     OrderStatus,
     can_transition,
@@ -378,7 +377,7 @@ async def check_and_move(
     return evidence.result_of(move)
 
 
-# The back office's writes: store.backoffice's writer-thread functions, ported.
+# What the shop's own writes queue or note for the back office: store.backoffice's twins.
 
 
 async def enqueue_email(
@@ -422,118 +421,4 @@ async def note_webhook_result(
         order_id,
         result.value,
         event_id,
-    )
-
-
-async def _set_fulfilment(
-    conn: Conn, order_id: int, fulfilment: Fulfilment, note: str | None
-) -> bool:
-    now = timestamp()
-    status = await conn.execute(
-        "UPDATE orders SET fulfilment = $1, tracking_note = $2, fulfilled_at = $3,"
-        " updated_at = $3 WHERE id = $4 AND status = $5 AND fulfilment = $6",
-        fulfilment.value,
-        note,
-        now,
-        order_id,
-        OrderStatus.PAID.value,
-        Fulfilment.UNFULFILLED.value,
-    )
-    if count(status) != 1:
-        return False
-    if fulfilment is Fulfilment.SHIPPED:
-        await enqueue_email(conn, order_id, "shipped", note)
-    return True
-
-
-async def _record_dispute(
-    conn: Conn, event_id: str, event_type: str, dispute: DisputeReport
-) -> tuple[EventResult, int | None]:
-    if not await record_webhook_event(conn, event_id, event_type):
-        return EventResult.DUPLICATE, None
-    order_id = await find_order_id(conn, payment_intent=dispute.payment_intent)
-    if order_id is None:
-        await note_webhook_result(conn, event_id, None, EventResult.IGNORED)
-        return EventResult.IGNORED, None
-    now = timestamp()
-    await conn.execute(
-        "INSERT INTO disputes (id, order_id, charge, payment_intent, amount, currency, reason,"
-        " status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)"
-        " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
-        " amount = excluded.amount, reason = excluded.reason, updated_at = excluded.updated_at",
-        dispute.id,
-        order_id,
-        dispute.charge,
-        dispute.payment_intent,
-        dispute.amount,
-        dispute.currency,
-        dispute.reason,
-        dispute.status,
-        now,
-    )
-    await flag(
-        conn, order_id, f"dispute {dispute.id}: {dispute.reason or 'no reason'} ({dispute.status})"
-    )
-    if event_type in ("charge.dispute.created", "charge.dispute.closed"):
-        await enqueue_email(
-            conn,
-            order_id,
-            "dispute_notice",
-            f"{dispute.id} {dispute.status}",
-            key=f"dispute:{dispute.id}:{dispute.status}",
-        )
-    await note_webhook_result(conn, event_id, order_id, EventResult.FLAGGED)
-    return EventResult.FLAGGED, order_id
-
-
-async def _add_staff(conn: Conn, email: str, password_hash: str) -> None:
-    await conn.execute(
-        "INSERT INTO staff_users (email, password_hash, created_at) VALUES ($1, $2, $3)"
-        " ON CONFLICT (email) DO UPDATE SET password_hash = excluded.password_hash",
-        email.lower(),
-        password_hash,
-        timestamp(),
-    )
-    # A new password ends every session signed in with the old one.
-    await conn.execute(
-        "DELETE FROM staff_sessions WHERE user_id = (SELECT id FROM staff_users WHERE email = $1)",
-        email.lower(),
-    )
-
-
-async def _open_session(
-    conn: Conn, key: str, user_id: int, csrf_token: str, expires_at: int
-) -> None:
-    await conn.execute("DELETE FROM staff_sessions WHERE expires_at <= $1", int(time.time()))
-    await conn.execute(
-        "INSERT INTO staff_sessions (id, user_id, csrf_token, expires_at, created_at)"
-        " VALUES ($1, $2, $3, $4, $5)",
-        key,
-        user_id,
-        csrf_token,
-        expires_at,
-        timestamp(),
-    )
-
-
-async def _close_session(conn: Conn, key: str) -> None:
-    await conn.execute("DELETE FROM staff_sessions WHERE id = $1", key)
-
-
-async def _email_sent(conn: Conn, email_id: int, note: str | None) -> None:
-    await conn.execute(
-        "UPDATE outbox SET sent_at = $1, last_error = $2, attempts = attempts + 1 WHERE id = $3",
-        timestamp(),
-        note,
-        email_id,
-    )
-
-
-async def _email_failed(conn: Conn, email_id: int, error: str, next_at: int) -> None:
-    await conn.execute(
-        "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2"
-        " WHERE id = $3",
-        error[:500].replace("\x00", ""),
-        next_at,
-        email_id,
     )
