@@ -92,6 +92,9 @@ class NewProduct:
         name = str(fields.get("name", "")).strip()
         if not name or len(name) > 200:
             raise ValueError(f"product {slug}: name must be 1-200 characters")
+        # PostgreSQL cannot store a NUL character: refuse it on both backends alike.
+        if "\x00" in name or "\x00" in str(fields.get("description") or ""):
+            raise ValueError(f"product {slug}: name and description must not hold a NUL character")
         currency = normalise_currency(str(fields.get("currency", "")))
         price = fields.get("price")
         if price is None:

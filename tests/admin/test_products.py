@@ -55,6 +55,8 @@ async def test_a_new_product_is_on_the_catalog_at_once_and_can_be_edited_and_ret
         ("currency", "euro", "currency"),
         ("slug", "Tea Towel!", "slug"),
         ("name", "", "name"),
+        ("name", "Tea\x00towel", "nul"),
+        ("description", "Linen\x00", "nul"),
     ],
 )
 async def test_bad_input_is_shown_on_the_form_and_nothing_is_saved(
