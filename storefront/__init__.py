@@ -43,6 +43,7 @@ def create_app(
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["when"] = format_timestamp
     app.jinja_env.globals["sandbox_mode"] = settings.sandbox
+    app.jinja_env.globals["shop_name"] = settings.shop_name
     # Templates name statuses through the enum, never as strings of their own.
     app.jinja_env.globals["OrderStatus"] = OrderStatus
 
@@ -53,10 +54,26 @@ def create_app(
     app.extensions["db"] = db
     app.extensions["payments"] = gateway
 
-    from storefront import body_limit, catalog, checkout, receipts, security, webhooks
+    from storefront import (
+        body_limit,
+        cart,
+        catalog,
+        checkout,
+        receipts,
+        security,
+        static_files,
+        webhooks,
+    )
+    from storefront.admin import auth as admin_auth
+    from storefront.admin import views as admin_views
 
-    for module in (catalog, checkout, receipts, webhooks):
+    for module in (catalog, checkout, cart, receipts, webhooks, admin_views):
         app.register_blueprint(module.bp)
+    app.extensions["admin_auth"] = admin_auth.Auth(
+        admin_auth.Passwords(),
+        admin_auth.LoginThrottle(),
+        secure=settings.base_url.startswith("https://"),
+    )
     _drop_sync_context_processors(app)
     app.extensions["status_sync"] = receipts.StatusSyncLimiter(settings.status_sync_after)
     app.extensions["checkout_limiter"] = CheckoutLimiter(
@@ -65,6 +82,7 @@ def create_app(
     app.extensions["catalog_page"] = catalog.CatalogPage(max_age=1.0)
     _register_health(app, db)
     security.install(app, settings.base_url, settings.checkout_origin)
+    static_files.install(app, STATIC)
     body_limit.install(app)
     _register_error_handlers(app)
 
@@ -77,6 +95,12 @@ def create_app(
             app.extensions["reconciler"] = asyncio.create_task(
                 _reconcile_forever(db, gateway, settings)
             )
+        if settings.outbox_interval > 0:
+            from storefront.outbox import drain_forever
+
+            app.extensions["outbox"] = asyncio.create_task(
+                drain_forever(db, settings.mail, settings.base_url, settings.outbox_interval)
+            )
         log.info(
             "shop ready at %s (%s)",
             settings.base_url,
@@ -85,11 +109,12 @@ def create_app(
 
     @app.after_serving
     async def _close() -> None:
-        task = app.extensions.pop("reconciler", None)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for name in ("reconciler", "outbox"):
+            task = app.extensions.pop(name, None)
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if isinstance(gateway, StripePayments):
             await gateway.close()
         await db.close()
@@ -128,6 +153,11 @@ async def _reconcile_forever(db: Store, payments: PaymentGateway, settings: Sett
             continue
         if report.checked:
             log.info("reconciled: %s", report)
+        try:
+            if deleted := await db.delete_stale_carts(settings.cart_max_age):
+                log.info("deleted %s abandoned carts", deleted)
+        except Exception:
+            log.exception("cart clean-up failed; will try again")
 
 
 def _register_health(app: Quart, db: Store) -> None:

@@ -5,18 +5,26 @@ from __future__ import annotations
 import logging
 import re
 import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from quart import Blueprint, Response, current_app, redirect, request
 
+from storefront.carts import OutOfStock
 from storefront.errors import (
     CheckoutUnavailable,
     ProductNotFound,
     ProductUnavailable,
+    SoldOut,
     TooManyCheckouts,
 )
 from storefront.fulfilment import abort_order
-from storefront.payments import CheckoutRequest, PaymentError, PaymentGateway
+from storefront.payments import CheckoutRequest, PaymentError, PaymentGateway, ShippingRate
 from storefront.store import Store
+
+if TYPE_CHECKING:
+    from storefront.config import Settings
+    from storefront.orders import Order
 
 log = logging.getLogger(__name__)
 bp = Blueprint("checkout", __name__)
@@ -47,10 +55,47 @@ async def checkout(slug: str) -> Response:
         attempt=form.get("attempt"),
         allowed_payment_method_types=settings.allowed_payment_methods,
         expires_after=settings.checkout_expires_after,
+        options=CheckoutOptions.from_settings(settings),
     )
+    return send_to_payment(url)
+
+
+def send_to_payment(url: str) -> Response:
+    """HX-Redirect for htmx, 303 for a plain form."""
     if request.headers.get("HX-Request") == "true":
         return Response("", status=204, headers={"HX-Redirect": url})
     return redirect(url, 303)
+
+
+@dataclass(frozen=True)
+class CheckoutOptions:
+    """What the shopkeeper's settings add to every session."""
+
+    shipping_countries: tuple[str, ...] = ()
+    shipping_rates: tuple[ShippingRate, ...] = ()
+    allow_promotion_codes: bool = False
+    automatic_tax: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CheckoutOptions:
+        """The options the settings ask for."""
+        return cls(
+            shipping_countries=settings.shipping_countries,
+            shipping_rates=tuple(ShippingRate(*rate) for rate in settings.shipping_rates),
+            allow_promotion_codes=settings.allow_promotion_codes,
+            automatic_tax=settings.automatic_tax,
+        )
+
+    def request_fields(self, physical: bool) -> dict[str, Any]:
+        """The CheckoutRequest fields for a cart that does (or does not) ship."""
+        fields: dict[str, Any] = {
+            "allow_promotion_codes": self.allow_promotion_codes,
+            "automatic_tax": self.automatic_tax,
+        }
+        if physical:
+            fields["shipping_countries"] = self.shipping_countries
+            fields["shipping_rates"] = self.shipping_rates
+        return fields
 
 
 async def start_checkout(
@@ -62,6 +107,7 @@ async def start_checkout(
     attempt: str | None,
     expires_after: int,
     allowed_payment_method_types: tuple[str, ...] = (),
+    options: CheckoutOptions | None = None,
 ) -> str:
     """Open (or find) the order and its Checkout Session; return the payment page URL.
 
@@ -76,13 +122,17 @@ async def start_checkout(
     if attempt is not None and not ATTEMPT.match(attempt):
         attempt = None
     # Price and currency come from our database, never from the form.
-    order = await db.open_order(
-        product.id,
-        product.unit_amount,
-        product.currency,
-        attempt,
-        expires_at=session_expires_at(time.time(), expires_after),
-    )
+    try:
+        order = await db.open_order(
+            product.id,
+            product.unit_amount,
+            product.currency,
+            attempt,
+            expires_at=session_expires_at(time.time(), expires_after),
+        )
+    except OutOfStock as short:
+        raise SoldOut(short.short) from None
+    options = options or CheckoutOptions()
     checkout_request = CheckoutRequest(
         order_token=order.token,
         product_name=product.name,
@@ -94,10 +144,22 @@ async def start_checkout(
         cancel_url=f"{base_url}/orders/{order.token}/cancelled",
         # Derived from the order: a retry or a second click replays the same session.
         idempotency_key=f"storefront-checkout-{order.token}",
-        image_url=_image_url(base_url, product.image),
+        image_url=image_url(base_url, product.image),
         allowed_payment_method_types=allowed_payment_method_types,
         expires_at=order.expires_at,
+        **options.request_fields(product.physical),
     )
+    return await open_session(db, payments, order, checkout_request)
+
+
+async def open_session(
+    db: Store, payments: PaymentGateway, order: Order, checkout_request: CheckoutRequest
+) -> str:
+    """Create the order's Checkout Session and attach it; the payment page URL.
+
+    Stripe unreachable aborts the order (releasing its stock); an order given
+    up on meanwhile has its new session expired at once.
+    """
     try:
         session = await payments.create_checkout_session(checkout_request)
     except PaymentError as error:
@@ -136,7 +198,8 @@ async def _expire_quietly(payments: PaymentGateway, order_id: int, session_id: s
         log.warning("order_id=%s: could not expire session %s: %s", order_id, session_id, error)
 
 
-def _image_url(base_url: str, image: str | None) -> str | None:
+def image_url(base_url: str, image: str | None) -> str | None:
+    """The product image URL Stripe can fetch, if any."""
     # Stripe fetches product images itself, so only public https URLs help.
     if not image:
         return None

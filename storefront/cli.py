@@ -104,9 +104,26 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--description", default="")
     add.add_argument("--image", help="path under static/ or an https URL")
     add.add_argument("--inactive", action="store_true", help="add it but keep it off sale")
+    add.add_argument("--stock", help="units on hand, a whole number (default: unlimited)")
+    add.add_argument(
+        "--kind", choices=("physical", "digital"), default="digital", help="physical goods ship"
+    )
 
-    imp = command("import-products", _import_products, "Add or update products from TOML.")
-    imp.add_argument("file", type=Path, help="a file of [[product]] tables")
+    user = command("add-user", _add_user, "Create a back-office account, or set its password.")
+    user.add_argument("--email", required=True)
+    user.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input (default: ask twice)",
+    )
+
+    imp = command("import-products", _import_products, "Add or update products from TOML or CSV.")
+    imp.add_argument("file", type=Path, help="[[product]] tables (.toml) or rows (.csv)")
+    command(
+        "sync-stripe",
+        _sync_stripe,
+        "Add or update products from the Stripe account's active Products and Prices.",
+    )
 
     serve = command(
         "serve", _serve, "Run the shop; without STRIPE_SECRET_KEY, the sandbox runs beside it."
@@ -182,10 +199,41 @@ async def _add_product(args: argparse.Namespace, settings: Settings) -> None:
             "description": args.description,
             "image": args.image,
             "active": not args.inactive,
+            "stock": args.stock,
+            "kind": args.kind,
         }
     )
     await _save(settings, [product])
     print(f"saved product {product.slug}")
+
+
+MIN_PASSWORD = 12
+
+
+async def _add_user(args: argparse.Namespace, settings: Settings) -> None:
+    import getpass
+
+    from storefront.admin.auth import Passwords
+    from storefront.store import make_store
+
+    email = args.email.strip().lower()
+    if "@" not in email or len(email) > 200 or any(c.isspace() for c in email):
+        raise ValueError("--email must be an email address")
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            raise ValueError("the two passwords differ")
+    if len(password) < MIN_PASSWORD:
+        raise ValueError(f"the password must be at least {MIN_PASSWORD} characters")
+    db = make_store(settings)
+    await db.open()
+    try:
+        await db.add_staff(email, Passwords().hash(password))
+    finally:
+        await db.close()
+    print(f"saved back-office account {email}")
 
 
 async def _import_products(args: argparse.Namespace, settings: Settings) -> None:
@@ -193,6 +241,21 @@ async def _import_products(args: argparse.Namespace, settings: Settings) -> None
 
     count = await _save(settings, read_products_file(args.file))
     print(f"saved {count} products from {args.file}")
+
+
+async def _sync_stripe(args: argparse.Namespace, settings: Settings) -> None:
+    from storefront.payments import StripePayments
+
+    payments = StripePayments.from_settings(settings)
+    await payments.open()
+    try:
+        products, skipped = await payments.active_catalog()
+    finally:
+        await payments.close()
+    count = await _save(settings, products) if products else 0
+    print(f"saved {count} products from Stripe")
+    for reason in skipped:
+        print(f"skipped {reason}")
 
 
 async def _serve(args: argparse.Namespace, settings: Settings) -> None:
@@ -271,6 +334,7 @@ async def _reconcile(args: argparse.Namespace, settings: Settings) -> None:
     try:
         older_than = settings.reconcile_after if args.older_than is None else args.older_than
         report = await reconcile(db, payments, older_than=older_than)
+        carts = await db.delete_stale_carts(settings.cart_max_age)
     finally:
         await payments.close()
         await db.close()
@@ -278,6 +342,8 @@ async def _reconcile(args: argparse.Namespace, settings: Settings) -> None:
         f"checked {report.checked} open orders: {report.changed} changed, "
         f"{report.expired} expired, {report.aborted} aborted"
     )
+    if carts:
+        print(f"deleted {carts} carts untouched for {settings.cart_max_age} s")
 
 
 def _stop_on_signals(shutdown: asyncio.Event) -> None:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from storefront.mail import MailSettings
+
 SANDBOX_API_KEY = "sk_test_sandbox"
 SANDBOX_URL = "http://127.0.0.1:12111"
 STRIPE_CHECKOUT_ORIGIN = "https://checkout.stripe.com"
@@ -30,6 +32,11 @@ PROXY_HOPS_RANGE = (0, 5)
 # Stripe keeps a Checkout Session open 30 minutes to 24 hours.
 CHECKOUT_EXPIRES_AFTER_RANGE = (1800, 86_400)
 PORT_RANGE = (1, 65535)
+# Abandoned carts are deleted after this long untouched (an hour to 90 days).
+CART_MAX_AGE_RANGE = (3600, 90 * 86_400)
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+# "Standard=500:3-5": a name, an amount in minor units, optional business days.
+_RATE = re.compile(r"^([^=,;]{1,60})=([0-9]{1,9})(?::([0-9]{1,2})-([0-9]{1,2}))?$")
 
 
 class ConfigError(ValueError):
@@ -73,6 +80,19 @@ class Settings:
     # postgresql://… selects PostgreSQL (then ``database`` is unused); never shown, it
     # may hold a password.
     database_url: str | None = field(default=None, repr=False)
+    mail: MailSettings = field(default_factory=MailSettings)
+    outbox_interval: float = 2.0
+    # The shop's name in titles, the header and Stripe's page.
+    shop_name: str = "Storefront"
+    # Seconds an untouched cart is kept before it is deleted.
+    cart_max_age: int = 14 * 86_400
+    # Where physical goods ship, and the rates offered (name, minor units, days).
+    shipping_countries: tuple[str, ...] = ("AT", "BE", "DE", "ES", "FR", "GB", "IE", "IT", "NL")
+    shipping_rates: tuple[tuple[str, int, int | None, int | None], ...] = (
+        ("Standard", 500, 3, 5),
+    )
+    allow_promotion_codes: bool = True
+    automatic_tax: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -135,7 +155,72 @@ class Settings:
                 environ, "STOREFRONT_CHECKOUT_EXPIRES_AFTER", 3600, *CHECKOUT_EXPIRES_AFTER_RANGE
             ),
             database_url=database_url(environ.get("STOREFRONT_DATABASE_URL", "")),
+            mail=MailSettings.from_env(environ, sandbox),
+            outbox_interval=_float(environ, "STOREFRONT_OUTBOX_INTERVAL", 2.0, 0.0, 3600.0),
+            shop_name=_shop_name(environ),
+            cart_max_age=_int(
+                environ, "STOREFRONT_CART_MAX_AGE", 14 * 86_400, *CART_MAX_AGE_RANGE
+            ),
+            shipping_countries=_countries(environ),
+            shipping_rates=_rates(environ),
+            allow_promotion_codes=_flag(environ, "STOREFRONT_ALLOW_PROMOTION_CODES", True),
+            automatic_tax=_flag(environ, "STOREFRONT_AUTOMATIC_TAX", False),
         )
+
+
+def _shop_name(environ: Mapping[str, str]) -> str:
+    name = environ.get("STOREFRONT_SHOP_NAME", "").strip() or "Storefront"
+    if len(name) > 60 or not name.isprintable():
+        raise ConfigError("STOREFRONT_SHOP_NAME must be 1-60 printable characters")
+    return name
+
+
+def _flag(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("true", "false"):
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    return raw == "true"
+
+
+def _countries(environ: Mapping[str, str]) -> tuple[str, ...]:
+    raw = environ.get("STOREFRONT_SHIPPING_COUNTRIES", "").strip()
+    if not raw:
+        return Settings.shipping_countries
+    countries = tuple(c.strip().upper() for c in raw.split(",") if c.strip())
+    for country in countries:
+        if not _COUNTRY.match(country):
+            raise ConfigError(
+                "STOREFRONT_SHIPPING_COUNTRIES must be two-letter codes like DE,FR;"
+                f" got {country!r}"
+            )
+    return countries
+
+
+def _rates(environ: Mapping[str, str]) -> tuple[tuple[str, int, int | None, int | None], ...]:
+    raw = environ.get("STOREFRONT_SHIPPING_RATES", "").strip()
+    if not raw:
+        return Settings.shipping_rates
+    rates = []
+    for part in raw.split(";"):
+        match = _RATE.match(part.strip())
+        if not match:
+            raise ConfigError(
+                "STOREFRONT_SHIPPING_RATES must look like Standard=500:3-5;Express=1500:1-2 "
+                f"(amounts in minor units, days optional); got {part.strip()!r}"
+            )
+        name, amount, low, high = match.groups()
+        if low is not None and int(low) > int(high):
+            raise ConfigError(f"STOREFRONT_SHIPPING_RATES: {name} has more days minimum than max")
+        rates.append((name.strip(), int(amount), _opt(low), _opt(high)))
+    if len(rates) > 5:
+        raise ConfigError("STOREFRONT_SHIPPING_RATES: Stripe offers at most 5 rates")
+    return tuple(rates)
+
+
+def _opt(value: str | None) -> int | None:
+    return int(value) if value is not None else None
 
 
 def _url(name: str, value: str) -> str:

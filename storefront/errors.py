@@ -75,3 +75,26 @@ class TooManyCheckouts(ShopError):
     def headers(self) -> dict[str, str]:
         """Tell clients (and well-behaved scripts) when to come back."""
         return {"Retry-After": str(self.retry_after)}
+
+
+class BadQuantity(ShopError):
+    status_code = 400
+    title = "Check the quantity"
+
+
+class SoldOut(ShopError):
+    status_code = 409
+    title = "Not enough in stock"
+
+    def __init__(self, short: tuple[tuple[str, int], ...]):
+        parts = [
+            f"{name} is sold out" if left == 0 else f"only {left} of {name} left"
+            for name, left in short
+        ]
+        text = "; ".join(parts)
+        super().__init__(f"Sorry, {text}. Nothing was reserved or charged.")
+
+
+class CartProblem(ShopError):
+    status_code = 409
+    title = "Your cart cannot be checked out"

@@ -43,6 +43,63 @@ class EventOutcome:
     # Stripe itself confirmed (by a look-up) that the order's session was paid
     # with this payment intent: what a refund of an order not paid here needs.
     vouched: bool = False
+    # For a refund: the total refunded so far, and whether that is part of the charge.
+    amount_refunded: int | None = None
+    partial: bool = False
+    # A session's breakdown: amount = subtotal - discount + shipping + exclusive tax.
+    subtotal: int | None = None
+    discount: int | None = None
+    shipping: int | None = None
+    tax: int | None = None
+    # Whether all of amount_tax is added on top (False: some is inside the prices).
+    tax_exclusive: bool = True
+    shipping_name: str | None = None
+    shipping_address: Mapping[str, Any] | None = None
+
+    def amount_total_refunded(self, amount_total: int) -> int:
+        """The refunded total to record: a full refund without the field is the whole order."""
+        if self.amount_refunded is not None:
+            return min(self.amount_refunded, amount_total)
+        return 0 if self.partial else amount_total
+
+
+@dataclass(frozen=True)
+class Totals:
+    """A Checkout Session's amounts and where it ships, as Stripe states them."""
+
+    subtotal: int | None = None
+    discount: int | None = None
+    shipping: int | None = None
+    tax: int | None = None
+    tax_exclusive: bool = True
+    shipping_name: str | None = None
+    shipping_address: Mapping[str, Any] | None = None
+
+
+def session_totals(obj: Mapping[str, Any]) -> Totals:
+    """Read a session's subtotal, discount, shipping, tax and shipping details."""
+    details = _mapping(obj, "total_details")
+    shipping = _mapping(_mapping(obj, "collected_information"), "shipping_details")
+    address = _mapping(shipping, "address")
+    subtotal, total = _int(obj, "amount_subtotal"), _int(obj, "amount_total")
+    discount, ship, tax = (
+        _int(details, "amount_discount"),
+        _int(details, "amount_shipping"),
+        _int(details, "amount_tax"),
+    )
+    exclusive = True
+    if None not in (subtotal, total, discount, ship, tax) and tax:
+        # Tax inside the prices does not add to the total (a price's tax_behavior).
+        exclusive = total == subtotal - discount + ship + tax  # type: ignore[operator]
+    return Totals(
+        subtotal=subtotal,
+        discount=discount,
+        shipping=ship,
+        tax=tax,
+        tax_exclusive=exclusive,
+        shipping_name=_text(shipping, "name"),
+        shipping_address={k: v for k, v in address.items() if isinstance(v, str)} or None,
+    )
 
 
 def _int(obj: Mapping[str, Any], key: str) -> int | None:
@@ -76,6 +133,7 @@ def outcome_from_event(event_type: str, obj: Mapping[str, Any]) -> EventOutcome 
         }.get(event_type)
         if status is None:
             return None
+        totals = session_totals(obj)
         return EventOutcome(
             status=status,
             session_id=_text(obj, "id"),
@@ -84,11 +142,13 @@ def outcome_from_event(event_type: str, obj: Mapping[str, Any]) -> EventOutcome 
             customer_email=_text(_mapping(obj, "customer_details"), "email"),
             amount=_int(obj, "amount_total"),
             currency=_text(obj, "currency"),
+            **vars(totals),
         )
     if event_type == "charge.refunded":
-        # Only a full refund refunds the order; a partial one leaves it paid.
+        # A full refund refunds the order; a partial one leaves it paid and
+        # records the amount refunded so far.
         payment_intent = _text(obj, "payment_intent")
-        if obj.get("refunded") is not True or payment_intent is None:
+        if payment_intent is None:
             return None
         return EventOutcome(
             status=OrderStatus.REFUNDED,
@@ -96,8 +156,53 @@ def outcome_from_event(event_type: str, obj: Mapping[str, Any]) -> EventOutcome 
             order_token=_text(_mapping(obj, "metadata"), "order_token"),
             amount=_int(obj, "amount"),
             currency=_text(obj, "currency"),
+            amount_refunded=_int(obj, "amount_refunded"),
+            partial=obj.get("refunded") is not True,
         )
     return None
+
+
+@dataclass(frozen=True)
+class DisputeReport:
+    """What a ``charge.dispute.*`` event says: the dispute as Stripe holds it now."""
+
+    id: str
+    payment_intent: str | None
+    charge: str | None
+    amount: int
+    currency: str
+    reason: str | None
+    status: str
+
+
+DISPUTE_EVENTS = frozenset(
+    {
+        "charge.dispute.created",
+        "charge.dispute.updated",
+        "charge.dispute.closed",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.funds_reinstated",
+    }
+)
+
+
+def dispute_from_event(event_type: str, obj: Mapping[str, Any]) -> DisputeReport | None:
+    """The dispute a ``charge.dispute.*`` event carries (None: not one, or malformed)."""
+    if event_type not in DISPUTE_EVENTS:
+        return None
+    dispute_id, amount, currency = _text(obj, "id"), _int(obj, "amount"), _text(obj, "currency")
+    status = _text(obj, "status")
+    if dispute_id is None or amount is None or currency is None or status is None:
+        return None
+    return DisputeReport(
+        id=dispute_id,
+        payment_intent=_text(obj, "payment_intent"),
+        charge=_text(obj, "charge"),
+        amount=amount,
+        currency=currency.lower(),
+        reason=_text(obj, "reason"),
+        status=status,
+    )
 
 
 # Outcomes that say money moved: only these need the amount to match.
@@ -122,11 +227,12 @@ def mismatch(order: Mapping[str, Any], outcome: EventOutcome) -> str | None:
     if outcome.status not in _MONEY:
         return None
     currency = outcome.currency.lower() if outcome.currency else None
-    if outcome.amount != order["amount_total"] or currency != order["currency"]:
-        return (
-            f"says {_money(outcome.amount, currency)} for an order of "
-            f"{_money(order['amount_total'], order['currency'])}"
+    if currency != order["currency"]:
+        return f"says {_money(outcome.amount, currency)} for an order of " + _money(
+            order["amount_total"], order["currency"]
         )
+    if (reason := _amount_mismatch(order, outcome)) is not None:
+        return reason
     stored_intent = order["payment_intent"]
     if outcome.status is OrderStatus.REFUNDED:
         paid_here = order["status"] == OrderStatus.PAID and stored_intent == outcome.payment_intent
@@ -137,6 +243,39 @@ def mismatch(order: Mapping[str, Any], outcome: EventOutcome) -> str | None:
         return "refunds an order that was never paid"
     if outcome.payment_intent and stored_intent and outcome.payment_intent != stored_intent:
         return f"names payment {outcome.payment_intent}, but the order's is {stored_intent}"
+    return None
+
+
+def _amount_mismatch(order: Mapping[str, Any], outcome: EventOutcome) -> str | None:
+    """Why the amount cannot be right, or None.
+
+    A refund, or a session without a breakdown, must move exactly what the
+    order was (or was paid). A session with a breakdown must ask the subtotal
+    we asked for, and its total must be Stripe's own arithmetic of it:
+    discounts, shipping and tax are chosen on Stripe's page, not by us.
+    """
+    keys = order.keys()  # type: ignore[attr-defined]
+    # amount_total is what we asked: the lines' sum, from our database.
+    asked = order["amount_total"]
+    paid = order["amount_paid"] if "amount_paid" in keys else None
+    expected = paid if paid is not None else order["amount_total"]
+    parts = (outcome.subtotal, outcome.discount, outcome.shipping, outcome.tax)
+    if outcome.status is OrderStatus.REFUNDED or None in parts or outcome.amount is None:
+        if outcome.amount != expected:
+            return f"says {_money(outcome.amount, outcome.currency)} for an order of " + _money(
+                expected, order["currency"]
+            )
+        return None
+    subtotal, discount, shipping, tax = parts  # type: ignore[misc]
+    if subtotal != asked:
+        return f"says {_money(subtotal, outcome.currency)} for an order of " + _money(
+            asked, order["currency"]
+        )
+    if min(discount, shipping, tax) < 0 or discount > subtotal:
+        return "states a negative or oversized discount, shipping or tax"
+    total = subtotal - discount + shipping + (tax if outcome.tax_exclusive else 0)
+    if outcome.amount != total:
+        return f"says {outcome.amount} but its own parts add up to {total}"
     return None
 
 
@@ -156,6 +295,11 @@ def refusal(order: Mapping[str, Any], outcome: EventOutcome, source: str) -> str
     if reason is None:
         return None
     return f"{source}: {outcome.status.value} refused: {reason}"
+
+
+def partial_result(raised: bool) -> tuple[EventResult, str | None, bool]:
+    """The result of recording a partial refund: applied if the refunded total grew."""
+    return (EventResult.APPLIED if raised else EventResult.UNCHANGED), None, raised
 
 
 def result_of(move: Move | None) -> tuple[EventResult, str | None, bool]:

@@ -35,6 +35,14 @@ async def apply_event(
     with Stripe when our order does not show it paid; a PaymentError from
     those look-ups propagates (nothing is recorded, so Stripe's retry tries again).
     """
+    dispute = evidence.dispute_from_event(event.type, event.object)
+    if dispute is not None:
+        result, order_id = await db.record_dispute(event.id, event.type, dispute)
+        if order_id is not None:
+            log.warning(
+                "order_id=%s flagged: dispute %s is %s", order_id, dispute.id, dispute.status
+            )
+        return result
     outcome = evidence.outcome_from_event(event.type, event.object)
     if outcome is not None and payments is not None:
         outcome = await _trace_to_session(db, payments, outcome)
@@ -119,6 +127,7 @@ def session_outcome(session: CheckoutSession) -> EventOutcome | None:
         customer_email=session.customer_email,
         amount=session.amount_total,
         currency=session.currency,
+        **vars(session.totals),
     )
 
 

@@ -51,7 +51,29 @@ def normalise_currency(code: str) -> str:
     return code
 
 
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+
+
 def format_timestamp(value: str) -> str:
-    """Show a stored UTC timestamp ("2026-11-25T21:16:05.123Z") as "2026-11-25 21:16 UTC"."""
+    """Show a stored UTC time ("2026-11-25T21:16:05.123Z") as "25 November 2026, 21:16 UTC"."""
     date, _, time = value.partition("T")
-    return f"{date} {time[:5]} UTC" if time else value
+    parts = date.split("-")
+    if not time or len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return value
+    year, month, day = (int(p) for p in parts)
+    if not 1 <= month <= 12:
+        return value
+    return f"{day} {_MONTHS[month - 1]} {year}, {time[:5]} UTC"

@@ -8,6 +8,7 @@ them. The queries that read and move orders live in the stores.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 import time
 from collections.abc import Mapping
@@ -36,6 +37,14 @@ class OrderStatus(StrEnum):
     def is_settled(self) -> bool:
         """True when Stripe has confirmed the money: there is nothing left to ask it."""
         return self in (OrderStatus.PAID, OrderStatus.REFUNDED)
+
+
+class Fulfilment(StrEnum):
+    """Whether the goods went out; tracked apart from payment."""
+
+    UNFULFILLED = "unfulfilled"
+    SHIPPED = "shipped"  # physical goods handed to the carrier
+    DELIVERED = "delivered"  # digital goods made available
 
 
 # Each status lists the statuses it may be reached from. Anything else is a
@@ -101,11 +110,42 @@ class Order:
     payment_intent: str | None = None
     flag_reason: str | None = None
     flagged_at: str | None = None
+    amount_refunded: int = 0
+    fulfilment: Fulfilment = Fulfilment.UNFULFILLED
+    tracking_note: str | None = None
+    fulfilled_at: str | None = None
+    order_number: str | None = None
+    # What we asked for, then what Stripe says was paid (None until it says).
+    amount_subtotal: int | None = None
+    amount_discount: int | None = None
+    amount_shipping: int | None = None
+    amount_tax: int | None = None
+    amount_paid: int | None = None
+    shipping_name: str | None = None
+    shipping_address: Mapping[str, Any] | None = None
+    cart_id: int | None = None
+
+    @property
+    def charged(self) -> int:
+        """The total: Stripe's once it said, else what we asked for."""
+        return self.amount_paid if self.amount_paid is not None else self.amount_total
 
     @property
     def flagged(self) -> bool:
         """Whether the shopkeeper must look at this order."""
         return self.flagged_at is not None
+
+    @property
+    def partially_refunded(self) -> bool:
+        """Paid, with part of the money given back (a partial refund keeps it paid)."""
+        return self.status is OrderStatus.PAID and 0 < self.amount_refunded < self.charged
+
+    @property
+    def refundable(self) -> int:
+        """What may still be refunded (minor units)."""
+        if self.status is not OrderStatus.PAID:
+            return 0
+        return max(self.charged - self.amount_refunded, 0)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Order:
@@ -127,7 +167,41 @@ class Order:
             payment_intent=row["payment_intent"],
             flag_reason=row["flag_reason"],
             flagged_at=row["flagged_at"],
+            amount_refunded=_column(row, "amount_refunded", 0),
+            fulfilment=Fulfilment(_column(row, "fulfilment", Fulfilment.UNFULFILLED)),
+            tracking_note=_column(row, "tracking_note", None),
+            fulfilled_at=_column(row, "fulfilled_at", None),
+            **_extra(row),
         )
+
+
+def _column(row: Mapping[str, Any], key: str, default: Any) -> Any:
+    # Back-office columns (migration 0004) may be absent from a store's select.
+    try:
+        return row[key]
+    except (IndexError, KeyError):
+        return default
+
+
+_EXTRA = (
+    "order_number",
+    "amount_subtotal",
+    "amount_discount",
+    "amount_shipping",
+    "amount_tax",
+    "amount_paid",
+    "shipping_name",
+    "cart_id",
+)
+
+
+def _extra(row: Mapping[str, Any]) -> dict[str, Any]:
+    # Columns of revision 0003: a row from an older query simply lacks them.
+    keys = set(row.keys())  # type: ignore[attr-defined]
+    extra = {key: row[key] for key in _EXTRA if key in keys}
+    address = row["shipping_address"] if "shipping_address" in keys else None
+    extra["shipping_address"] = json.loads(address) if address else None
+    return extra
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,15 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 import stripe
 
+from storefront.evidence import Totals, session_totals
+
 if TYPE_CHECKING:
+    from storefront.catalog import NewProduct
     from storefront.config import Settings
 
 log = logging.getLogger(__name__)
@@ -84,6 +88,34 @@ class CheckoutRequest:
     allowed_payment_method_types: tuple[str, ...] = ()
     # Unix seconds when the session stops taking payments (None: Stripe's 24 h).
     expires_at: int | None = None
+    # A cart's lines; empty: the one product above.
+    lines: tuple[CheckoutLine, ...] = ()
+    # Physical goods: the countries Stripe may ship to and the rates it offers.
+    shipping_countries: tuple[str, ...] = ()
+    shipping_rates: tuple[ShippingRate, ...] = ()
+    allow_promotion_codes: bool = False
+    automatic_tax: bool = False
+
+
+@dataclass(frozen=True)
+class CheckoutLine:
+    """One line item of a cart's session, priced from our database."""
+
+    name: str
+    description: str
+    unit_amount: int
+    quantity: int
+    image_url: str | None = None
+
+
+@dataclass(frozen=True)
+class ShippingRate:
+    """A shipping rate the shopkeeper offers, in the session's currency."""
+
+    name: str
+    amount: int
+    min_days: int | None = None
+    max_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +133,7 @@ class CheckoutSession:
     amount_total: int | None = None
     currency: str | None = None
     expires_at: int | None = None
+    totals: Totals = field(default_factory=Totals)
 
 
 @dataclass(frozen=True)
@@ -110,6 +143,23 @@ class WebhookEvent:
     id: str
     type: str
     object: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Refund:
+    """A refund Stripe accepted."""
+
+    id: str
+    amount: int
+    status: str
+
+
+@dataclass(frozen=True)
+class UndeliveredEvent:
+    """An event Stripe has not managed to deliver to us."""
+
+    event: WebhookEvent
+    created: int
 
 
 class PaymentGateway(Protocol):
@@ -131,6 +181,14 @@ class PaymentGateway(Protocol):
     ) -> CheckoutSession | None: ...
 
     def verify_webhook(self, payload: bytes, header: str | None) -> WebhookEvent: ...
+
+    async def create_refund(
+        self, payment_intent: str, amount: int, idempotency_key: str
+    ) -> Refund: ...
+
+    async def undelivered_events(self, since: int, limit: int = 100) -> list[UndeliveredEvent]: ...
+
+    async def retrieve_event(self, event_id: str) -> WebhookEvent: ...
 
 
 def _session(session: stripe.checkout.Session) -> CheckoutSession:
@@ -155,6 +213,7 @@ def _session(session: stripe.checkout.Session) -> CheckoutSession:
         amount_total=amount if isinstance(amount, int) else None,
         currency=currency.lower() if isinstance(currency, str) else None,
         expires_at=expires_at if isinstance(expires_at, int) else None,
+        totals=session_totals(obj),
     )
 
 
@@ -215,23 +274,18 @@ class StripePayments:
 
     async def create_checkout_session(self, request: CheckoutRequest) -> CheckoutSession:
         """Create a one-time payment session; safe to repeat with the same key."""
-        product_data: dict[str, Any] = {"name": request.product_name}
-        if request.product_description:
-            product_data["description"] = request.product_description
-        if request.image_url:
-            product_data["images"] = [request.image_url]
-        params = {
+        lines = request.lines or (
+            CheckoutLine(
+                request.product_name,
+                request.product_description,
+                request.unit_amount,
+                request.quantity,
+                request.image_url,
+            ),
+        )
+        params: dict[str, Any] = {
             "mode": "payment",
-            "line_items": [
-                {
-                    "price_data": {
-                        "currency": request.currency,
-                        "unit_amount": request.unit_amount,
-                        "product_data": product_data,
-                    },
-                    "quantity": request.quantity,
-                }
-            ],
+            "line_items": [_line_item(line, request.currency) for line in lines],
             "success_url": request.success_url,
             "cancel_url": request.cancel_url,
             "client_reference_id": request.order_token,
@@ -243,6 +297,18 @@ class StripePayments:
             params["allowed_payment_method_types"] = list(request.allowed_payment_method_types)
         if request.expires_at is not None:
             params["expires_at"] = request.expires_at
+        if request.shipping_countries:
+            params["shipping_address_collection"] = {
+                "allowed_countries": list(request.shipping_countries)
+            }
+            params["shipping_options"] = [
+                {"shipping_rate_data": _shipping_rate(rate, request.currency)}
+                for rate in request.shipping_rates
+            ]
+        if request.allow_promotion_codes:
+            params["allow_promotion_codes"] = True
+        if request.automatic_tax:
+            params["automatic_tax"] = {"enabled": True}
         try:
             session = await self._v1.checkout.sessions.create_async(
                 params=params, options={"idempotency_key": request.idempotency_key}
@@ -277,6 +343,100 @@ class StripePayments:
             raise _payment_error(error) from error
         return _session(page.data[0]) if page.data else None
 
+    async def create_refund(
+        self, payment_intent: str, amount: int, idempotency_key: str
+    ) -> Refund:
+        """Refund ``amount`` of a payment; the same key replays the same refund."""
+        try:
+            refund = await self._v1.refunds.create_async(
+                params={"payment_intent": payment_intent, "amount": amount},
+                options={"idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as error:
+            raise _payment_error(error) from error
+        return Refund(id=refund.id, amount=refund.amount, status=refund.status or "")
+
+    async def undelivered_events(self, since: int, limit: int = 100) -> list[UndeliveredEvent]:
+        """Events Stripe failed to deliver since ``since`` (unix seconds), newest first."""
+        try:
+            page = await self._v1.events.list_async(
+                params={"delivery_success": False, "limit": limit}
+            )
+        except stripe.StripeError as error:
+            raise _payment_error(error) from error
+        found = []
+        for item in page.data:
+            data = item.to_dict()
+            # Stripe keeps events for 30 days; older ones are filtered here.
+            if int(data["created"]) < since:
+                continue
+            found.append(UndeliveredEvent(event=_event(data), created=int(data["created"])))
+        return found
+
+    async def retrieve_event(self, event_id: str) -> WebhookEvent:
+        """Fetch one event from Stripe (a webhook it never delivered)."""
+        try:
+            item = await self._v1.events.retrieve_async(event_id)
+        except stripe.StripeError as error:
+            raise _payment_error(error) from error
+        return _event(item.to_dict())
+
+    async def active_catalog(self) -> tuple[list[NewProduct], list[str]]:
+        """The account's active Products with their one-time Prices, as our products.
+
+        A product's slug is its ``metadata.slug`` if valid, else made from its id;
+        its price is the default price, else its first active one-time price.
+        Returns the products and a line per product that could not be taken.
+        """
+        from storefront.catalog import NewProduct
+
+        found: list[NewProduct] = []
+        skipped: list[str] = []
+        try:
+            products = await self._v1.products.list_async(params={"active": True, "limit": 100})
+            async for product in products.auto_paging_iter():
+                obj = product.to_dict()
+                price = await self._price_for(obj)
+                if price is None:
+                    skipped.append(f"{obj['id']}: no active one-time price")
+                    continue
+                metadata = obj.get("metadata") or {}
+                slug = metadata.get("slug") or obj["id"].lower().replace("_", "-")
+                try:
+                    found.append(
+                        NewProduct.parse(
+                            {
+                                "slug": slug,
+                                "name": obj.get("name") or obj["id"],
+                                "description": obj.get("description") or "",
+                                "price": _major(price["unit_amount"], price["currency"]),
+                                "currency": price["currency"],
+                                "image": next(iter(obj.get("images") or []), None),
+                                "kind": "physical" if obj.get("shippable") else "digital",
+                            }
+                        )
+                    )
+                except ValueError as error:
+                    skipped.append(f"{obj['id']}: {error}")
+        except stripe.StripeError as error:
+            raise _payment_error(error) from error
+        return found, skipped
+
+    async def _price_for(self, product: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        default = product.get("default_price")
+        if isinstance(default, str):
+            price = (await self._v1.prices.retrieve_async(default)).to_dict()
+            if price.get("active") and price.get("unit_amount") is not None:
+                return price
+        prices = await self._v1.prices.list_async(
+            params={"product": product["id"], "active": True, "limit": 10}
+        )
+        for price in prices.data:
+            obj = price.to_dict()
+            if obj.get("type", "one_time") == "one_time" and obj.get("unit_amount") is not None:
+                return obj
+        return None
+
     def verify_webhook(self, payload: bytes, header: str | None) -> WebhookEvent:
         """Check the signature over the raw bytes and parse the event."""
         _reject_future_timestamp(header or "")
@@ -299,6 +459,48 @@ class StripePayments:
         ) or not isinstance(event.object, dict):
             raise SignatureError("signed payload is not a Stripe event")
         return event
+
+
+def _event(data: Mapping[str, Any]) -> WebhookEvent:
+    return WebhookEvent(id=data["id"], type=data["type"], object=dict(data["data"]["object"]))
+
+
+def _major(amount: int, currency: str) -> str:
+    # Prices are imported as the shopkeeper would type them: "19.99".
+    from storefront.money import exponent
+
+    places = exponent(currency)
+    return f"{Decimal(amount).scaleb(-places):.{places}f}"
+
+
+def _line_item(line: CheckoutLine, currency: str) -> dict[str, Any]:
+    product_data: dict[str, Any] = {"name": line.name}
+    if line.description:
+        product_data["description"] = line.description
+    if line.image_url:
+        product_data["images"] = [line.image_url]
+    return {
+        "price_data": {
+            "currency": currency,
+            "unit_amount": line.unit_amount,
+            "product_data": product_data,
+        },
+        "quantity": line.quantity,
+    }
+
+
+def _shipping_rate(rate: ShippingRate, currency: str) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "display_name": rate.name,
+        "type": "fixed_amount",
+        "fixed_amount": {"amount": rate.amount, "currency": currency},
+    }
+    if rate.min_days is not None and rate.max_days is not None:
+        data["delivery_estimate"] = {
+            "minimum": {"unit": "business_day", "value": rate.min_days},
+            "maximum": {"unit": "business_day", "value": rate.max_days},
+        }
+    return data
 
 
 def _reject_future_timestamp(header: str) -> None:

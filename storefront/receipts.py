@@ -120,7 +120,8 @@ async def receipt(token: str) -> str:
         and current_app.extensions["status_sync"].allow(order, returning=True)
     ):
         order, timeline = await _ask_stripe(order, timeline, source="success page")
-    return await render_template("receipt.html", order=order, timeline=timeline)
+    lines = await current_app.extensions["db"].order_lines(order.id)
+    return await render_template("receipt.html", order=order, timeline=timeline, lines=lines)
 
 
 @bp.get("/orders/<token>/status")
@@ -129,7 +130,9 @@ async def status(token: str) -> str:
     order, timeline = await _order(token)
     if current_app.extensions["status_sync"].allow(order):
         order, timeline = await _ask_stripe(order, timeline, source="status poll")
-    return await render_template("partials/order_status.html", order=order, timeline=timeline)
+    return await render_template(
+        "partials/order_status.html", order=order, timeline=timeline, fragment=True
+    )
 
 
 def is_prefetch() -> bool:

@@ -40,14 +40,30 @@ def check_same_origin(base_url: str) -> None:
         raise CrossSiteRequest()
 
 
-def content_security_policy(checkout_origin: str) -> str:
+class ImageOrigins:
+    """The CSP, allowing the https origins the catalog's images come from, and no others."""
+
+    def __init__(self, checkout_origin: str) -> None:
+        self.checkout_origin = checkout_origin
+        self.origins: tuple[str, ...] = ()
+        self.policy = content_security_policy(checkout_origin)
+
+    def update(self, images: list[str | None]) -> None:
+        """Allow exactly the origins of these images (https URLs only)."""
+        found = tuple(sorted({_origin(i) for i in images if i and i.startswith("https://")}))
+        if found != self.origins:
+            self.origins = found
+            self.policy = content_security_policy(self.checkout_origin, found)
+
+
+def content_security_policy(checkout_origin: str, image_origins: tuple[str, ...] = ()) -> str:
     """No inline script or style; forms may only go to us and to the payment page."""
     return "; ".join(
         [
             "default-src 'self'",
             "script-src 'self'",
             "style-src 'self'",
-            "img-src 'self' data:",
+            " ".join(["img-src 'self' data:", *image_origins]),
             "connect-src 'self'",
             "object-src 'none'",
             "base-uri 'none'",
@@ -60,9 +76,9 @@ def content_security_policy(checkout_origin: str) -> str:
 
 def install(app: Quart, base_url: str, checkout_origin: str) -> None:
     """Register the CSRF check and the security headers on ``app``."""
-    csp = content_security_policy(checkout_origin)
+    images = ImageOrigins(checkout_origin)
+    app.extensions["image_origins"] = images
     headers = {
-        "Content-Security-Policy": csp,
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "same-origin",
         "X-Frame-Options": "DENY",
@@ -78,6 +94,7 @@ def install(app: Quart, base_url: str, checkout_origin: str) -> None:
 
     @app.after_request
     async def _headers(response: Response) -> Response:
+        response.headers.setdefault("Content-Security-Policy", images.policy)
         for name, value in headers.items():
             response.headers.setdefault(name, value)
         return response

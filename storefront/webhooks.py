@@ -26,6 +26,10 @@ async def webhook() -> ResponseReturnValue:
     except SignatureError as error:
         log.warning("webhook refused: %s", error)
         return jsonify(error="invalid signature"), 400
+    if "\x00" in event.id or "\x00" in event.type:
+        # No event Stripe sends has one, and PostgreSQL cannot store it: refuse alike.
+        log.warning("webhook refused: a NUL character in its id or type")
+        return jsonify(error="malformed event"), 400
     # An exception from here on becomes a 500: nothing was committed, Stripe retries.
     # That includes a locked database (past its busy timeout) or a crash mid-way.
     try:

@@ -9,7 +9,9 @@ from storefront.payments import (
     CheckoutRequest,
     CheckoutSession,
     PaymentError,
+    Refund,
     StripePayments,
+    UndeliveredEvent,
     WebhookEvent,
 )
 
@@ -24,6 +26,8 @@ class FakePayments:
         # Every session id asked about (retrieve or expire), to count Stripe calls.
         self.asked: list[str] = []
         self.fail = False
+        self.refunds: list[tuple[str, int, str]] = []
+        self.undelivered: list[UndeliveredEvent] = []
         self._ids = itertools.count(1)
         # Signature checks are pure computation: use the real ones.
         self._verifier = StripePayments("sk_test_fake000000", webhook_secret)
@@ -92,3 +96,22 @@ class FakePayments:
 
     def verify_webhook(self, payload: bytes, header: str | None) -> WebhookEvent:
         return self._verifier.verify_webhook(payload, header)
+
+    async def create_refund(
+        self, payment_intent: str, amount: int, idempotency_key: str
+    ) -> Refund:
+        if self.fail:
+            raise PaymentError("APIError (HTTP 500): fake outage")
+        self.refunds.append((payment_intent, amount, idempotency_key))
+        return Refund(id=f"re_fake_{len(self.refunds)}", amount=amount, status="succeeded")
+
+    async def undelivered_events(self, since: int, limit: int = 100) -> list[UndeliveredEvent]:
+        if self.fail:
+            raise PaymentError("APIError (HTTP 500): fake outage")
+        return list(self.undelivered)
+
+    async def retrieve_event(self, event_id: str) -> WebhookEvent:
+        for item in self.undelivered:
+            if item.event.id == event_id:
+                return item.event
+        raise PaymentError("no such event", http_status=404, code="resource_missing")

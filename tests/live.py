@@ -81,6 +81,8 @@ class LiveStack:
                 "STOREFRONT_DATABASE": str(self.database),
                 "STOREFRONT_DATABASE_URL": self.database_url or "",
                 "STOREFRONT_RECONCILE_INTERVAL": "0",
+                # The outbox drains only in tests that run a mail server.
+                "STOREFRONT_OUTBOX_INTERVAL": "0",
                 # Tests buy fast on purpose; the limit's own tests turn it on.
                 "STOREFRONT_CHECKOUT_RATE_LIMIT": "0",
                 **self.shop_env,

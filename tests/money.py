@@ -68,6 +68,16 @@ def check_money(
                 f"session {session['id']} is paid but order {order['id']} is "
                 f"{order['status']} and not flagged"
             )
+        elif (
+            order.get("amount_paid") is not None
+            and order["flagged_at"] is None
+            and (order["amount_paid"] != session.get("amount_total"))
+        ):
+            # A cart's total is decided on Stripe's page: the order must record it.
+            check.violations.append(
+                f"order {order['id']} records {order['amount_paid']} paid, but session "
+                f"{session['id']} charged {session.get('amount_total')}"
+            )
     for order in orders:
         if order["status"] in SETTLED and order["stripe_session_id"] not in paid:
             check.violations.append(

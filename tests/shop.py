@@ -43,6 +43,8 @@ def make_settings(database: Path, database_url: str | None = None, **overrides: 
             "STOREFRONT_DATABASE": str(database),
             "STOREFRONT_DATABASE_URL": database_url or "",
             "STOREFRONT_RECONCILE_INTERVAL": "0",
+            # The outbox drains only in tests that run a mail server.
+            "STOREFRONT_OUTBOX_INTERVAL": "0",
             # Tests buy fast on purpose; the limit's own tests turn it on.
             "STOREFRONT_CHECKOUT_RATE_LIMIT": "0",
         }

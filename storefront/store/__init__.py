@@ -15,7 +15,12 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from storefront.store.backoffice_api import BackOfficeStore
+
 if TYPE_CHECKING:
+    from typing import Any
+
+    from storefront.carts import Cart, LineRequest
     from storefront.catalog import NewProduct, Product
     from storefront.config import Settings
     from storefront.evidence import EventOutcome, EventResult
@@ -23,7 +28,7 @@ if TYPE_CHECKING:
 
 
 @runtime_checkable
-class Store(Protocol):
+class Store(BackOfficeStore, Protocol):
     """What the shop asks of its database; one implementation per backend."""
 
     async def open(self) -> None:
@@ -117,6 +122,45 @@ class Store(Protocol):
         A repeated id changes nothing (``DUPLICATE``). Returns the result, the
         order's id and the flag's reason.
         """
+
+    # Carts and stock (revision 0003).
+    async def cart(self, token: str) -> tuple[int, Cart] | None:
+        """The cart with this cookie token and its id; products no longer sold are dropped."""
+
+    async def add_to_cart(self, token: str | None, product_id: int, quantity: int) -> str:
+        """Add units to the cart (made if ``token`` names none); return the cart's token.
+
+        Raises ``QuantityError`` (nothing changed) past the per-product or per-cart limit.
+        """
+
+    async def set_cart_quantity(self, token: str, product_id: int, quantity: int) -> bool:
+        """Set a line's quantity; False if the cart has no such line."""
+
+    async def remove_from_cart(self, token: str, product_id: int) -> bool:
+        """Take a product out of the cart; False if it was not there."""
+
+    async def delete_stale_carts(self, older_than_seconds: float) -> int:
+        """Delete carts untouched for longer than that, with their items; how many."""
+
+    async def open_lines_order(
+        self,
+        lines: Sequence[LineRequest],
+        currency: str,
+        attempt: str | None,
+        expires_at: int | None = None,
+        cart_id: int | None = None,
+    ) -> Order:
+        """Insert a pending order of several lines, reserving counted stock all or nothing.
+
+        Raises ``OutOfStock`` (nothing written) when a line asks more than is left.
+        ``open_order`` reserves its one line the same way.
+        """
+
+    async def order_lines(self, order_id: int) -> list[dict[str, Any]]:
+        """The order's lines: product, name, quantity, unit amount, reservation state."""
+
+    async def stock_report(self) -> dict[str, tuple[int | None, int, int]]:
+        """Per product slug: stock, reserved, and the units active reservations hold."""
 
 
 def make_store(settings: Settings, *, create: bool = False) -> Store:

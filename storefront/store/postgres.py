@@ -25,11 +25,14 @@ from typing import Any
 import asyncpg
 
 from storefront import migrations
+from storefront.carts import LineRequest
 from storefront.catalog import NewProduct, Product
 from storefront.config import ConfigError, redacted
 from storefront.db import SchemaError, check_revision
 from storefront.evidence import EventOutcome, EventResult
 from storefront.orders import Move, Order, OrderStatus, TimelineEntry, timestamp
+from storefront.store.postgres_backoffice import PostgresBackOffice
+from storefront.store.postgres_cart import PostgresCart
 from storefront.store.postgres_writes import (
     LOOKUPS,
     ORDER_SELECT,
@@ -41,6 +44,7 @@ from storefront.store.postgres_writes import (
     check_and_move,
     count,
     flag,
+    numbered,
     record_and_apply,
     transition,
 )
@@ -62,7 +66,7 @@ class DatabaseUnreachable(ConfigError):
     """The PostgreSQL server refused or did not answer (a wrong URL, or it is down)."""
 
 
-class PostgresStore:
+class PostgresStore(PostgresCart, PostgresBackOffice):
     """``Store`` on a PostgreSQL database (see ``storefront.store.Store`` for the contract)."""
 
     def __init__(self, url: str, *, create: bool = False, max_connections: int = 10):
@@ -253,7 +257,24 @@ class PostgresStore:
     ) -> Order:
         """Insert a pending order, or return the pending one this attempt already made."""
         async with self._transaction() as conn:
-            row = await _open_order(conn, product_id, unit_amount, currency, attempt, expires_at)
+            row = await _open_order(
+                conn, None, product_id, unit_amount, currency, attempt, expires_at, None
+            )
+        return Order.from_row(row)
+
+    async def open_lines_order(
+        self,
+        lines: Sequence[LineRequest],
+        currency: str,
+        attempt: str | None,
+        expires_at: int | None = None,
+        cart_id: int | None = None,
+    ) -> Order:
+        """Insert a pending order of several lines, reserving their stock all or nothing."""
+        async with self._transaction() as conn:
+            row = await _open_order(
+                conn, lines, lines[0].product_id, 0, currency, attempt, expires_at, cart_id
+            )
         return Order.from_row(row)
 
     async def attach_session(self, order_id: int, session_id: str) -> bool:
@@ -304,12 +325,6 @@ def _storable(value: str) -> bool:
     a probe like ``/orders/<token>%00`` must get the same 404 on both backends.
     """
     return "\x00" not in value
-
-
-def numbered(sql: str) -> str:
-    """``?`` placeholders as PostgreSQL's ``$1, $2, …`` (SQL without ``?`` in literals)."""
-    parts = sql.split("?")
-    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], 1)) + parts[-1]
 
 
 # Schema: the revision Alembic recorded, against this shop's head.

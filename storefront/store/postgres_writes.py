@@ -8,12 +8,14 @@ UPDATE``) and every update stays conditional on what was read.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 
 import asyncpg
 
 from storefront import evidence
+from storefront.carts import LineRequest
 from storefront.catalog import NewProduct
 from storefront.evidence import EventOutcome, EventResult
 from storefront.orders import (
@@ -24,6 +26,14 @@ from storefront.orders import (
     new_token,
     timestamp,
 )
+from storefront.store.postgres_cart import (
+    Conn,
+    count,
+    empty_cart,
+    insert_lines,
+    order_number_for,
+    settle_stock,
+)
 
 ORDER_SELECT = """
     SELECT o.*, p.name AS product_name, p.slug AS product_slug
@@ -33,24 +43,22 @@ ORDER_SELECT = """
 # How an event finds its order, in this order of trust.
 LOOKUPS = ("stripe_session_id", "token", "payment_intent")
 
-Conn = asyncpg.Connection
 
-
-def count(status: str) -> int:
-    """The row count of a command status such as ``UPDATE 1`` or ``INSERT 0 1`` (DDL: 0)."""
-    last = status.rsplit(" ", 1)[-1]
-    return int(last) if last.isdigit() else 0
+def numbered(sql: str) -> str:
+    """``?`` placeholders as PostgreSQL's ``$1, $2, …`` (SQL without ``?`` in literals)."""
+    parts = sql.split("?")
+    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], 1)) + parts[-1]
 
 
 async def _upsert_products(conn: Conn, products: Sequence[NewProduct]) -> int:
     for p in products:
         await conn.execute(
             "INSERT INTO products (slug, name, description, unit_amount, currency, image,"
-            " active, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            " active, created_at, stock, kind) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             " ON CONFLICT (slug) DO UPDATE SET name = excluded.name,"
             " description = excluded.description, unit_amount = excluded.unit_amount,"
             " currency = excluded.currency, image = excluded.image,"
-            " active = excluded.active",
+            " active = excluded.active, stock = excluded.stock, kind = excluded.kind",
             p.slug,
             p.name,
             p.description,
@@ -59,21 +67,26 @@ async def _upsert_products(conn: Conn, products: Sequence[NewProduct]) -> int:
             p.image,
             int(p.active),
             timestamp(),
+            p.stock,
+            "physical" if p.physical else "digital",
         )
     return len(products)
 
 
 async def _open_order(
     conn: Conn,
+    lines: Sequence[LineRequest] | None,
     product_id: int,
     unit_amount: int,
     currency: str,
     attempt: str | None,
     expires_at: int | None,
+    cart_id: int | None,
 ) -> asyncpg.Record:
     # Twice at most: if another process inserts this attempt between our look and our
     # insert, the insert does nothing and the second look finds (and locks) its order.
-    for _ in range(2):
+    # (A clash on the random token or order number also inserts nothing: a fresh try.)
+    for _ in range(3):
         existing = None
         if attempt:
             existing = await conn.fetchrow(
@@ -93,23 +106,32 @@ async def _open_order(
             )
             break
         # A form whose attempt already led somewhere else starts afresh.
+        if lines is None:
+            name = await conn.fetchval("SELECT name FROM products WHERE id = $1", product_id)
+            lines = [LineRequest(product_id, name, 1, unit_amount)]
+        subtotal = sum(line.unit_amount * line.quantity for line in lines)
         now = timestamp()
         inserted = await conn.fetchval(
             "INSERT INTO orders (token, product_id, quantity, amount_total, currency,"
-            " checkout_attempt, expires_at, created_at, updated_at)"
-            " VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8)"
-            " ON CONFLICT (checkout_attempt) DO NOTHING RETURNING id",
+            " checkout_attempt, expires_at, created_at, updated_at, order_number,"
+            " amount_subtotal, cart_id)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $4, $10)"
+            " ON CONFLICT DO NOTHING RETURNING id",
             new_token(),
             product_id,
-            unit_amount,
+            sum(line.quantity for line in lines),
+            subtotal,
             currency,
             None if existing else attempt,
             expires_at,
             now,
-            now,
+            order_number_for(),
+            cart_id,
         )
         if inserted is not None:
             order_id = int(inserted)
+            # Reserves the stock, or raises OutOfStock and the whole order rolls back.
+            await insert_lines(conn, order_id, lines)
             await _record(conn, order_id, OrderStatus.PENDING, "checkout", None)
             break
     else:
@@ -148,6 +170,7 @@ async def abort_without_session(
     )
     if count(status) != 1:
         return False
+    await settle_stock(conn, order_id, OrderStatus.ABORTED)
     await _record(conn, order_id, OrderStatus.ABORTED, source, None)
     return True
 
@@ -174,6 +197,7 @@ async def transition(
     customer_email: str | None = None,
     session_id: str | None = None,
     note: str | None = None,
+    paid: EventOutcome | None = None,
 ) -> Move | None:
     """Move an order to ``new`` if the state machine allows; the Move, or None.
 
@@ -206,10 +230,43 @@ async def transition(
     )
     if count(status) != 1:
         return None
+    if paid is not None and new in (OrderStatus.PAID, OrderStatus.PROCESSING):
+        await _record_totals(conn, order_id, paid)
+    stock_reason = await settle_stock(conn, order_id, new)
+    if new is OrderStatus.PAID:
+        cart_id = await conn.fetchval("SELECT cart_id FROM orders WHERE id = $1", order_id)
+        if cart_id is not None:
+            await empty_cart(conn, cart_id)
+    # Both reasons, when a late payment also finds its units sold to someone else.
+    reason = "; ".join(r for r in (reason, stock_reason) if r) or None
     if reason is not None:
         await flag(conn, order_id, reason)
     await _record(conn, order_id, new, source, stripe_event_id, note or reason)
+    if new is OrderStatus.PAID:
+        # The emails commit with the payment, or not at all (the outbox drains them).
+        await enqueue_email(conn, order_id, "confirmation")
+        await enqueue_email(conn, order_id, "paid_notice")
     return Move(before, new, reason)
+
+
+async def _record_totals(conn: Conn, order_id: int, paid: EventOutcome) -> None:
+    # What Stripe says the shopper paid; evidence.mismatch has checked its arithmetic.
+    if paid.amount is None:
+        return
+    address = json.dumps(dict(paid.shipping_address)) if paid.shipping_address else None
+    await conn.execute(
+        "UPDATE orders SET amount_paid = $1, amount_discount = coalesce($2, amount_discount),"
+        " amount_shipping = coalesce($3, amount_shipping), amount_tax = coalesce($4, amount_tax),"
+        " shipping_name = coalesce($5, shipping_name),"
+        " shipping_address = coalesce($6, shipping_address) WHERE id = $7",
+        paid.amount,
+        paid.discount,
+        paid.shipping,
+        paid.tax,
+        paid.shipping_name,
+        address,
+        order_id,
+    )
 
 
 async def _record(
@@ -270,17 +327,18 @@ async def record_and_apply(
     """Record the event id and apply its outcome: the id is recorded only with its effect."""
     if not await record_webhook_event(conn, event_id, event_type):
         return EventResult.DUPLICATE, None, None
-    if outcome is None:
-        return EventResult.IGNORED, None, None
-    order_id = await find_order_id(
-        conn,
-        session_id=outcome.session_id,
-        order_token=outcome.order_token,
-        payment_intent=outcome.payment_intent,
-    )
-    if order_id is None:
-        return EventResult.IGNORED, None, None
-    result, reason, _ = await check_and_move(conn, order_id, outcome, "webhook", event_id)
+    order_id = None
+    if outcome is not None:
+        order_id = await find_order_id(
+            conn,
+            session_id=outcome.session_id,
+            order_token=outcome.order_token,
+            payment_intent=outcome.payment_intent,
+        )
+    result, reason = EventResult.IGNORED, None
+    if outcome is not None and order_id is not None:
+        result, reason, _ = await check_and_move(conn, order_id, outcome, "webhook", event_id)
+    await note_webhook_result(conn, event_id, order_id, result)
     return result, order_id, reason
 
 
@@ -297,6 +355,14 @@ async def check_and_move(
     if reason is not None:
         await flag(conn, order_id, reason)
         return EventResult.FLAGGED, reason, False
+    if row is not None and outcome.status is OrderStatus.REFUNDED:
+        # A cart order's charge includes shipping and tax: what Stripe took is the cap.
+        charged = row["amount_paid"] if row["amount_paid"] is not None else row["amount_total"]
+        refunded = outcome.amount_total_refunded(charged)
+        if outcome.partial:
+            grew = await note_refunded(conn, order_id, refunded, paid_only=True)
+            return evidence.partial_result(grew)
+        await note_refunded(conn, order_id, refunded, paid_only=False)
     move = await transition(
         conn,
         order_id,
@@ -306,5 +372,53 @@ async def check_and_move(
         payment_intent=outcome.payment_intent,
         customer_email=outcome.customer_email,
         session_id=outcome.session_id,
+        paid=outcome,
     )
     return evidence.result_of(move)
+
+
+# What the shop's own writes queue or note for the back office: store.backoffice's twins.
+
+
+async def enqueue_email(
+    conn: Conn,
+    order_id: int | None,
+    kind: str,
+    detail: str | None = None,
+    key: str | None = None,
+) -> None:
+    """Queue one email inside the caller's transaction; one per cause (``key``)."""
+    await conn.execute(
+        "INSERT INTO outbox (order_id, kind, detail, dedupe_key, created_at)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        order_id,
+        kind,
+        detail,
+        key or f"{kind}:{order_id}",
+        timestamp(),
+    )
+
+
+async def note_refunded(conn: Conn, order_id: int, amount: int, *, paid_only: bool) -> bool:
+    """Raise the order's refunded total to ``amount`` (never lower it); True if it grew."""
+    sql = (
+        "UPDATE orders SET amount_refunded = $1, updated_at = $2"
+        " WHERE id = $3 AND amount_refunded < $1"
+    )
+    params: list[object] = [amount, timestamp(), order_id]
+    if paid_only:
+        sql += " AND status = $4"
+        params.append(OrderStatus.PAID.value)
+    return count(await conn.execute(sql, *params)) == 1
+
+
+async def note_webhook_result(
+    conn: Conn, event_id: str, order_id: int | None, result: EventResult
+) -> None:
+    """Remember which order an event touched and what it did (the webhook log)."""
+    await conn.execute(
+        "UPDATE webhook_events SET order_id = $1, result = $2 WHERE id = $3",
+        order_id,
+        result.value,
+        event_id,
+    )

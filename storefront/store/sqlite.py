@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 from storefront import evidence
+from storefront.carts import LineRequest
 from storefront.catalog import NewProduct, Product
 from storefront.db import Database, DatabaseGone, SchemaError, check_revision
 from storefront.evidence import EventOutcome, EventResult
@@ -28,6 +29,19 @@ from storefront.orders import (
     new_token,
     timestamp,
 )
+from storefront.store.backoffice import (
+    BackOfficeQueries,
+    enqueue_email,
+    note_refunded,
+    note_webhook_result,
+)
+from storefront.store.sqlite_cart import (
+    CartQueries,
+    empty_cart,
+    insert_lines,
+    order_number_for,
+    settle_stock,
+)
 
 _ORDER_SELECT = """
     SELECT o.*, p.name AS product_name, p.slug AS product_slug
@@ -38,7 +52,7 @@ _ORDER_SELECT = """
 _LOOKUPS = ("stripe_session_id", "token", "payment_intent")
 
 
-class SQLiteStore(Database):
+class SQLiteStore(CartQueries, BackOfficeQueries, Database):
     """``Store`` on one SQLite file (see ``storefront.store.Store`` for the contract)."""
 
     async def health(self) -> str | None:
@@ -163,7 +177,27 @@ class SQLiteStore(Database):
         ``expires_at`` is stored with a new order only: a second click must send
         Stripe the very same parameters, or its idempotency key refuses them.
         """
-        row = await self.write(_open_order, product_id, unit_amount, currency, attempt, expires_at)
+        row = await self.write(
+            _open_order, None, product_id, unit_amount, currency, attempt, expires_at, None
+        )
+        return Order.from_row(row)
+
+    async def open_lines_order(
+        self,
+        lines: Sequence[LineRequest],
+        currency: str,
+        attempt: str | None,
+        expires_at: int | None = None,
+        cart_id: int | None = None,
+    ) -> Order:
+        """Insert a pending order of several lines, reserving their stock all or nothing.
+
+        Raises ``OutOfStock`` (nothing written) when a counted product has too
+        few left; a second click of the same form finds the order it made.
+        """
+        row = await self.write(
+            _open_order, lines, lines[0].product_id, 0, currency, attempt, expires_at, cart_id
+        )
         return Order.from_row(row)
 
     async def attach_session(self, order_id: int, session_id: str) -> bool:
@@ -214,11 +248,11 @@ def _upsert_products(conn: sqlite3.Connection, products: Sequence[NewProduct]) -
     for p in products:
         conn.execute(
             "INSERT INTO products (slug, name, description, unit_amount, currency, image,"
-            " active, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " active, created_at, stock, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (slug) DO UPDATE SET name = excluded.name,"
             " description = excluded.description, unit_amount = excluded.unit_amount,"
             " currency = excluded.currency, image = excluded.image,"
-            " active = excluded.active",
+            " active = excluded.active, stock = excluded.stock, kind = excluded.kind",
             (
                 p.slug,
                 p.name,
@@ -228,6 +262,8 @@ def _upsert_products(conn: sqlite3.Connection, products: Sequence[NewProduct]) -
                 p.image,
                 int(p.active),
                 timestamp(),
+                p.stock,
+                "physical" if p.physical else "digital",
             ),
         )
     return len(products)
@@ -235,11 +271,13 @@ def _upsert_products(conn: sqlite3.Connection, products: Sequence[NewProduct]) -
 
 def _open_order(
     conn: sqlite3.Connection,
+    lines: Sequence[LineRequest] | None,
     product_id: int,
     unit_amount: int,
     currency: str,
     attempt: str | None,
     expires_at: int | None,
+    cart_id: int | None,
 ) -> sqlite3.Row:
     existing = None
     if attempt:
@@ -257,24 +295,35 @@ def _open_order(
         conn.execute("UPDATE orders SET updated_at = ? WHERE id = ?", (timestamp(), order_id))
     else:
         # A form whose attempt already led somewhere else starts afresh.
+        if lines is None:
+            name = conn.execute("SELECT name FROM products WHERE id = ?", (product_id,))
+            lines = [LineRequest(product_id, name.fetchone()["name"], 1, unit_amount)]
+        subtotal = sum(line.unit_amount * line.quantity for line in lines)
         now = timestamp()
         # SQLite-specific: lastrowid (PostgreSQL: INSERT … RETURNING id).
         cursor = conn.execute(
             "INSERT INTO orders (token, product_id, quantity, amount_total, currency,"
-            " checkout_attempt, expires_at, created_at, updated_at)"
-            " VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?)",
+            " checkout_attempt, expires_at, created_at, updated_at, order_number,"
+            " amount_subtotal, cart_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 new_token(),
                 product_id,
-                unit_amount,
+                sum(line.quantity for line in lines),
+                subtotal,
                 currency,
                 None if existing else attempt,
                 expires_at,
                 now,
                 now,
+                order_number_for(conn),
+                subtotal,
+                cart_id,
             ),
         )
         order_id = int(cursor.lastrowid or 0)
+        # Reserves the stock, or raises OutOfStock and the whole order rolls back.
+        insert_lines(conn, order_id, lines)
         _record(conn, order_id, OrderStatus.PENDING, "checkout", None)
     # Read back in the same trip: the checkout needs the whole order at once.
     row: sqlite3.Row = conn.execute(_ORDER_SELECT + " WHERE o.id = ?", (order_id,)).fetchone()
@@ -314,6 +363,7 @@ def abort_without_session(
     )
     if cursor.rowcount != 1:
         return False
+    settle_stock(conn, order_id, OrderStatus.ABORTED)
     _record(conn, order_id, OrderStatus.ABORTED, source, None)
     return True
 
@@ -338,6 +388,7 @@ def transition(
     customer_email: str | None = None,
     session_id: str | None = None,
     note: str | None = None,
+    paid: EventOutcome | None = None,
 ) -> Move | None:
     """Move an order to ``new`` if the state machine allows; the Move, or None.
 
@@ -374,10 +425,45 @@ def transition(
     )
     if cursor.rowcount != 1:
         return None
+    if paid is not None and new in (OrderStatus.PAID, OrderStatus.PROCESSING):
+        _record_totals(conn, order_id, paid)
+    stock_reason = settle_stock(conn, order_id, new)
+    if new is OrderStatus.PAID:
+        cart = conn.execute("SELECT cart_id FROM orders WHERE id = ?", (order_id,)).fetchone()
+        if cart["cart_id"] is not None:
+            empty_cart(conn, cart["cart_id"])
+    # Both reasons, when a late payment also finds its units sold to someone else.
+    reason = "; ".join(r for r in (reason, stock_reason) if r) or None
     if reason is not None:
         flag(conn, order_id, reason)
     _record(conn, order_id, new, source, stripe_event_id, note or reason)
+    if new is OrderStatus.PAID:
+        # The emails commit with the payment, or not at all (the outbox drains them).
+        enqueue_email(conn, order_id, "confirmation")
+        enqueue_email(conn, order_id, "paid_notice")
     return Move(before, new, reason)
+
+
+def _record_totals(conn: sqlite3.Connection, order_id: int, paid: EventOutcome) -> None:
+    # What Stripe says the shopper paid; evidence.mismatch has checked its arithmetic.
+    if paid.amount is None:
+        return
+    address = json.dumps(dict(paid.shipping_address)) if paid.shipping_address else None
+    conn.execute(
+        "UPDATE orders SET amount_paid = ?, amount_discount = coalesce(?, amount_discount),"
+        " amount_shipping = coalesce(?, amount_shipping), amount_tax = coalesce(?, amount_tax),"
+        " shipping_name = coalesce(?, shipping_name),"
+        " shipping_address = coalesce(?, shipping_address) WHERE id = ?",
+        (
+            paid.amount,
+            paid.discount,
+            paid.shipping,
+            paid.tax,
+            paid.shipping_name,
+            address,
+            order_id,
+        ),
+    )
 
 
 def _record(
@@ -427,17 +513,18 @@ def record_and_apply(
     """Record the event id and apply its outcome: the id is recorded only with its effect."""
     if not record_webhook_event(conn, event_id, event_type):
         return EventResult.DUPLICATE, None, None
-    if outcome is None:
-        return EventResult.IGNORED, None, None
-    order_id = find_order_id(
-        conn,
-        session_id=outcome.session_id,
-        order_token=outcome.order_token,
-        payment_intent=outcome.payment_intent,
-    )
-    if order_id is None:
-        return EventResult.IGNORED, None, None
-    result, reason, _ = check_and_move(conn, order_id, outcome, "webhook", event_id)
+    order_id = None
+    if outcome is not None:
+        order_id = find_order_id(
+            conn,
+            session_id=outcome.session_id,
+            order_token=outcome.order_token,
+            payment_intent=outcome.payment_intent,
+        )
+    result, reason = EventResult.IGNORED, None
+    if outcome is not None and order_id is not None:
+        result, reason, _ = check_and_move(conn, order_id, outcome, "webhook", event_id)
+    note_webhook_result(conn, event_id, order_id, result)
     return result, order_id, reason
 
 
@@ -457,6 +544,13 @@ def check_and_move(
     if reason is not None:
         flag(conn, order_id, reason)
         return EventResult.FLAGGED, reason, False
+    if outcome.status is OrderStatus.REFUNDED:
+        # A cart order's charge includes shipping and tax: what Stripe took is the cap.
+        charged = row["amount_paid"] if row["amount_paid"] is not None else row["amount_total"]
+        refunded = outcome.amount_total_refunded(charged)
+        if outcome.partial:
+            return evidence.partial_result(note_refunded(conn, order_id, refunded, paid_only=True))
+        note_refunded(conn, order_id, refunded, paid_only=False)
     move = transition(
         conn,
         order_id,
@@ -466,5 +560,6 @@ def check_and_move(
         payment_intent=outcome.payment_intent,
         customer_email=outcome.customer_email,
         session_id=outcome.session_id,
+        paid=outcome,
     )
     return evidence.result_of(move)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from storefront import migrations
 from storefront.cli import main
 
 
@@ -182,4 +183,4 @@ def test_serve_refuses_an_old_schema_with_one_line_naming_migrate(
     assert main(["serve", "--port", "1"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
-    assert "this shop needs 0002: run `storefront migrate`" in err
+    assert f"this shop needs {migrations.HEAD}: run `storefront migrate`" in err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import psycopg
 import pytest
 
@@ -32,6 +34,23 @@ def test_migrate_creates_the_schema_then_products_can_be_added(
     with psycopg.connect(empty_url) as conn:
         rows = conn.execute("SELECT slug, unit_amount, active FROM products").fetchall()
     assert rows == [("mug", 1800, 1)]
+    argv += ["--stock", "3", "--kind", "physical"]
+    assert main(argv) == 0
+    with psycopg.connect(empty_url) as conn:
+        rows = conn.execute("SELECT stock, reserved, kind FROM products").fetchall()
+    assert rows == [(3, 0, "physical")]
+
+
+def test_add_user_stores_a_hash_on_postgresql(
+    empty_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate"]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long password 1\n"))
+    assert main(["add-user", "--email", "Keeper@Example.com", "--password-stdin"]) == 0
+    with psycopg.connect(empty_url) as conn:
+        [(email, stored)] = conn.execute("SELECT email, password_hash FROM staff_users").fetchall()
+    assert email == "keeper@example.com" and stored.startswith("$argon2id$")
+    assert "a long password" not in capsys.readouterr().out
 
 
 def test_serve_refuses_an_unmigrated_database_in_one_line(

@@ -61,7 +61,20 @@ def test_schema_sql_equals_what_the_migrations_build(tmp_path: Path) -> None:
     with sqlite3.connect(written) as conn:
         conn.executescript(SCHEMA.read_text(encoding="utf-8"))
     expected = normalized(written)
-    assert set(expected) == {"products", "orders", "order_events", "webhook_events", "indexes"}
+    assert set(expected) == {
+        "products",
+        "orders",
+        "order_events",
+        "webhook_events",
+        "order_lines",
+        "carts",
+        "cart_items",
+        "staff_users",
+        "staff_sessions",
+        "disputes",
+        "outbox",
+        "indexes",
+    }
     assert expected["orders"]["checks"], "the reflection found no CHECK to compare"
     assert normalized(migrated) == expected
 

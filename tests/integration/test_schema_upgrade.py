@@ -18,7 +18,6 @@ import pytest
 from storefront import migrations
 from storefront.db import SchemaError, migrate
 from storefront.orders import OrderStatus
-from storefront.resources import SCHEMA
 from storefront.store.sqlite import SQLiteStore
 from tests.pg import Cluster
 
@@ -60,9 +59,12 @@ def make_v1_database(path: Path) -> None:
 
 
 def make_v2_database(path: Path) -> None:
-    """A database the shop made just before migrations: schema.sql at user_version 2."""
+    """A database made just before migrations: revision 0002's schema at user_version 2."""
+    from alembic import command
+
+    command.upgrade(migrations.config(f"sqlite:///{path}"), "0002")
     conn = sqlite3.connect(path, isolation_level=None)
-    conn.executescript(SCHEMA.read_text(encoding="utf-8"))
+    conn.execute("DROP TABLE alembic_version")
     conn.execute("PRAGMA user_version = 2")
     conn.execute(
         "INSERT INTO products (id, slug, name, unit_amount, currency)"

@@ -96,6 +96,16 @@ async def test_a_duplicate_event_is_a_no_op_200(client: QuartClient, db: SQLiteS
     assert await snapshot(db) == before
 
 
+async def test_a_signed_event_with_a_nul_in_its_id_is_400_and_changes_nothing(
+    client: QuartClient, db: SQLiteStore
+) -> None:
+    _, session_id = await pending_order(client, db)
+    before = await snapshot(db)
+    response = await post(client, *signed(completed(session_id, event_id="evt_\x00")))
+    assert response.status_code == 400
+    assert await snapshot(db) == before
+
+
 async def test_unknown_event_types_are_acknowledged(client: QuartClient, db: SQLiteStore) -> None:
     response = await post(client, *signed(event("customer.created", {"id": "cus_1"}, "evt_c")))
     assert response.status_code == 200

@@ -98,6 +98,8 @@ NUMERIC = {
     "STOREFRONT_CHECKOUT_RATE_LIMIT": ("checkout_rate_limit", "0", 0),
     "STOREFRONT_PROXY_HOPS": ("proxy_hops", "1", 1),
     "STOREFRONT_CHECKOUT_EXPIRES_AFTER": ("checkout_expires_after", "1800", 1800),
+    "STOREFRONT_OUTBOX_INTERVAL": ("outbox_interval", "0.5", 0.5),
+    "STOREFRONT_CART_MAX_AGE": ("cart_max_age", "7200", 7200),
 }
 # Settings fields that no environment variable sets.
 NOT_FROM_ENV = {"max_body_bytes"}

@@ -56,4 +56,5 @@ def test_normalise_currency() -> None:
 
 
 def test_format_timestamp() -> None:
-    assert format_timestamp("2026-11-25T21:16:05.123Z") == "2026-11-25 21:16 UTC"
+    assert format_timestamp("2026-11-25T21:16:05.123Z") == "25 November 2026, 21:16 UTC"
+    assert format_timestamp("not a time") == "not a time"

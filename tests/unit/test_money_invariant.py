@@ -54,3 +54,12 @@ def test_a_paid_session_without_any_order_breaks_it() -> None:
 def test_a_paid_order_without_a_paid_session_breaks_it() -> None:
     check = check_money([order(1, "paid", "cs_1")], [session("cs_1", "tok1", "unpaid")])
     assert check.violations == ["order 1 is paid without a paid session"]
+
+
+def test_a_cart_order_recording_another_total_than_stripe_charged_is_caught() -> None:
+    paid = session("cs_1", "tok1", "paid") | {"amount_total": 12710}
+    right = order(1, "paid", "cs_1") | {"amount_paid": 12710}
+    assert check_money([right], [paid]).violations == []
+    wrong = order(1, "paid", "cs_1") | {"amount_paid": 10200}
+    (violation,) = check_money([wrong], [paid]).violations
+    assert "records 10200 paid" in violation

@@ -129,11 +129,12 @@ def test_session_events(event_type: str, expected: OrderStatus) -> None:
     assert outcome is not None and outcome.status is expected
 
 
-def test_full_refund_refunds_and_partial_does_not() -> None:
+def test_full_refund_refunds_and_partial_is_recorded_not_refunded() -> None:
     full = outcome_from_event("charge.refunded", {"refunded": True, "payment_intent": "pi_1"})
     partial = outcome_from_event("charge.refunded", {"refunded": False, "payment_intent": "pi_1"})
     assert full is not None and full.status is S.REFUNDED and full.payment_intent == "pi_1"
-    assert partial is None
+    # A partial refund leaves the order paid and records the refunded amount.
+    assert partial is not None and partial.partial and not full.partial
 
 
 def test_other_events_are_not_ours() -> None:
