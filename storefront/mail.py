@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import make_msgid
+from typing import Any
 
 import aiosmtplib
 
@@ -73,31 +74,45 @@ class Undeliverable(Exception):
 
 
 def compose(
-    kind: str, order: Order, detail: str | None, settings: MailSettings, receipt_url: str
+    kind: str,
+    order: Order,
+    detail: str | None,
+    settings: MailSettings,
+    receipt_url: str,
+    items: Sequence[Mapping[str, Any]] = (),
 ) -> EmailMessage:
-    """The message for an outbox entry; Undeliverable if it has no recipient."""
-    total = format_money(order.amount_total, order.currency)
-    lines = [
-        f"Order #{order.id}",
-        f"{order.quantity} x {order.product_name}: {total}",
-        f"Total: {total}",
-    ]
+    """The message for an outbox entry; Undeliverable if it has no recipient.
+
+    ``items`` are the order's lines (name, quantity, unit_amount); without them
+    the order's own product and quantity stand for its one line.
+    """
+    total = format_money(order.charged, order.currency)
+    label = f"#{order.order_number}" if order.order_number else f"#{order.id}"
+    if items:
+        bought = [
+            f"{item['quantity']} x {item['name']}: "
+            f"{format_money(item['unit_amount'] * item['quantity'], order.currency)}"
+            for item in items
+        ]
+    else:
+        bought = [f"{order.quantity} x {order.product_name}"]
+    lines = [f"Order {label}", *bought, f"Total: {total}"]
     shopper = order.customer_email
     if kind == "confirmation":
-        to, subject = shopper, f"Your order #{order.id} is confirmed"
+        to, subject = shopper, f"Your order {label} is confirmed"
         body = ["Thank you for your order.", "", *lines, "", f"Your receipt: {receipt_url}"]
     elif kind == "shipped":
-        to, subject = shopper, f"Your order #{order.id} is on its way"
+        to, subject = shopper, f"Your order {label} is on its way"
         body = ["Your order has been shipped.", "", *lines]
         if detail:
             body += ["", f"Tracking: {detail}"]
         body += ["", f"Your receipt: {receipt_url}"]
     elif kind == "paid_notice":
-        to, subject = settings.shopkeeper, f"New order #{order.id}: {total}"
+        to, subject = settings.shopkeeper, f"New order {label}: {total}"
         body = ["A new order was paid.", "", *lines, f"Customer: {shopper or 'unknown'}"]
     elif kind == "dispute_notice":
-        to, subject = settings.shopkeeper, f"Dispute on order #{order.id}"
-        body = [f"A dispute on order #{order.id}: {detail or ''}", "", *lines]
+        to, subject = settings.shopkeeper, f"Dispute on order {label}"
+        body = [f"A dispute on order {label}: {detail or ''}", "", *lines]
     else:
         raise Undeliverable(f"unknown email kind {kind!r}")
     if not to:

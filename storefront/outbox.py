@@ -50,7 +50,8 @@ async def drain(db: Store, settings: MailSettings, base_url: str) -> DrainReport
             if order is None:
                 raise Undeliverable("its order is gone")
             receipt = f"{base_url}/orders/{order.token}"
-            message = mail.compose(email.kind, order, email.detail, settings, receipt)
+            items = await db.order_lines(order.id)
+            message = mail.compose(email.kind, order, email.detail, settings, receipt, items)
         except Undeliverable as why:
             # Nothing to retry: a notice with no shopkeeper address set, say.
             await db.email_sent(email.id, f"not sent: {why}")

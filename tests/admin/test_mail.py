@@ -66,9 +66,13 @@ async def test_paid_orders_email_shopper_and_shopkeeper_and_shipping_sends_the_n
     await eventually(two)
     confirmation, notice = sorted(caught(stack), key=lambda m: m.rcpt_tos[0] != SHOPPER)
     assert confirmation.rcpt_tos == (SHOPPER,)
-    assert f"order #{order['id']} is confirmed" in confirmation.subject
+    assert f"order #{order['order_number']} is confirmed" in confirmation.subject
+    assert "1 x Enamel mug: €18.00" in confirmation.text
     assert "€18.00" in confirmation.text and f"/orders/{order['token']}" in confirmation.text
-    assert notice.rcpt_tos == (SHOPKEEPER,) and f"New order #{order['id']}" in notice.subject
+    assert (
+        notice.rcpt_tos == (SHOPKEEPER,)
+        and f"New order #{order['order_number']}" in notice.subject
+    )
 
     staff = await Staff.sign_in(stack)
     try:

@@ -87,7 +87,8 @@ async def test_sign_in_find_refund_part_watch_the_list_ship_and_see_the_email(
 
         mail = await context.new_page()
         await mail.goto(f"{stack.sandbox_url}/_sandbox/mail")
-        subject = f"Your order #{order_id} is on its way"
+        number = (await stack.order(token))["order_number"]
+        subject = f"Your order #{number} is on its way"
         for _ in range(50):
             if await mail.get_by_text(subject).count():
                 break

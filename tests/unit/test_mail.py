@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from storefront.config import ConfigError, Settings
@@ -63,6 +65,19 @@ def test_each_email_goes_to_its_reader_with_the_order_in_it() -> None:
     assert "Tracking: Parcel 9" in shipped.get_content()
     notice = compose("dispute_notice", ORDER, "du_1 lost", settings, "")
     assert notice["To"] == "keeper@shop.example" and "du_1 lost" in notice.get_content()
+
+
+def test_a_cart_orders_email_lists_every_line_under_its_order_number() -> None:
+    settings = MailSettings(shopkeeper="keeper@shop.example", sender="shop@shop.example")
+    order = dataclasses.replace(ORDER, order_number="K7M-4Q2P")
+    items = [
+        {"name": "Mug", "quantity": 2, "unit_amount": 1800},
+        {"name": "Tote", "quantity": 1, "unit_amount": 2200},
+    ]
+    message = compose("confirmation", order, None, settings, "https://shop/o/t", items)
+    assert "#K7M-4Q2P" in message["Subject"]
+    text = message.get_content()
+    assert "2 x Mug: €36.00" in text and "1 x Tote: €22.00" in text
 
 
 def test_an_email_without_a_reader_is_undeliverable_not_retried() -> None:
