@@ -13,6 +13,7 @@ import pytest
 from storefront.config import Settings
 from storefront.store import Store
 from tests.live import LiveStack
+from tests.money import assert_money_invariant
 
 # Figures the chaos test leaves for the terminal summary.
 CHAOS_FIGURES = pytest.StashKey[list[str]]()
@@ -69,3 +70,31 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.section("chaos figures")
         for line in lines:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture
+async def stacks(fresh_database: Callable[[], str | None]) -> AsyncIterator[Stacks]:
+    """Stacks the test starts; each is held to the money invariant, then stopped."""
+    started = Stacks(fresh_database)
+    yield started
+    try:
+        for stack in started:
+            await stack.sandbox_state.wait_idle(15)
+            assert_money_invariant(stack.location, stack.sandbox_state)
+    finally:
+        for stack in started:
+            await stack.stop()
+
+
+async def start(
+    stacks: Stacks, tmp_path: Path, shop: dict[str, Any] | None = None, **knobs: Any
+) -> Stack:
+    stack = Stack(
+        tmp_path / f"shop{len(stacks)}.sqlite3",
+        shop=shop,
+        database_url=stacks.fresh_database(),
+        **knobs,
+    )
+    await stack.start()
+    stacks.append(stack)
+    return stack

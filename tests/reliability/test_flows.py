@@ -11,7 +11,6 @@ import json
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,40 +25,11 @@ from storefront.payments import STRIPE_API_VERSION
 from storefront.serving import free_port
 from tests.fakes import FakePayments
 from tests.live import CARD, SECRET, buy, pay
-from tests.money import assert_money_invariant
-from tests.reliability.conftest import Stack, Stacks
+from tests.reliability.conftest import Stack, Stacks, start
 
 # The sandbox drops every delivery and never retries: webhooks are missed for good.
 LOST = {"drop_first_rate": 1.0, "retry_schedule": ()}
 STOREFRONT = Path(sys.executable).parent / "storefront"
-
-
-@pytest.fixture
-async def stacks(fresh_database: Callable[[], str | None]) -> AsyncIterator[Stacks]:
-    """A list the test appends started stacks to; all are checked and stopped afterwards."""
-    started = Stacks(fresh_database)
-    yield started
-    try:
-        for stack in started:
-            await stack.sandbox_state.wait_idle(15)
-            assert_money_invariant(stack.location, stack.sandbox_state)
-    finally:
-        for stack in started:
-            await stack.stop()
-
-
-async def start(
-    stacks: Stacks, tmp_path: Path, shop: dict[str, Any] | None = None, **knobs: Any
-) -> Stack:
-    stack = Stack(
-        tmp_path / f"shop{len(stacks)}.sqlite3",
-        shop=shop,
-        database_url=stacks.fresh_database(),
-        **knobs,
-    )
-    await stack.start()
-    stacks.append(stack)
-    return stack
 
 
 async def sources(stack: Stack, token: str) -> list[tuple[str, str]]:

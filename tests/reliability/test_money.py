@@ -12,7 +12,6 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,40 +23,12 @@ from storefront.fulfilment import ReconcileReport, reconcile
 from storefront.orders import timestamp
 from storefront.payments import StripePayments
 from tests.live import SECRET, buy, pay
-from tests.money import assert_money_invariant, sandbox_sessions
-from tests.reliability.conftest import Stack, Stacks
+from tests.money import sandbox_sessions
+from tests.reliability.conftest import Stack, Stacks, start
 
 # The sandbox drops every delivery and never retries: webhooks are missed for good.
 LOST = {"drop_first_rate": 1.0, "retry_schedule": ()}
 NOTHING_CHARGED = "Nothing was charged"
-
-
-@pytest.fixture
-async def stacks(fresh_database: Callable[[], str | None]) -> AsyncIterator[Stacks]:
-    """Stacks the test starts; each is held to the money invariant, then stopped."""
-    started = Stacks(fresh_database)
-    yield started
-    try:
-        for stack in started:
-            await stack.sandbox_state.wait_idle(15)
-            assert_money_invariant(stack.location, stack.sandbox_state)
-    finally:
-        for stack in started:
-            await stack.stop()
-
-
-async def start(
-    stacks: Stacks, tmp_path: Path, shop: dict[str, Any] | None = None, **knobs: Any
-) -> Stack:
-    stack = Stack(
-        tmp_path / f"shop{len(stacks)}.sqlite3",
-        shop=shop,
-        database_url=stacks.fresh_database(),
-        **knobs,
-    )
-    await stack.start()
-    stacks.append(stack)
-    return stack
 
 
 async def run_reconciler(stack: Stack, **options: Any) -> ReconcileReport:
