@@ -3,6 +3,7 @@
 Two aggressive reconcilers (every second, threshold 0 s) run throughout: the
 shop's own, and one beside it as `storefront reconcile` would run. At the end
 the money invariant holds: every paid session has its paid order, and no more.
+The same run goes on SQLite and on PostgreSQL (one shop process on each).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import dataclasses
 import os
 import secrets
 import signal
+import sqlite3
 import sys
 import time
 from collections import Counter
@@ -20,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import aiosqlite
+import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from storefront.catalog import read_products_file
 from storefront.config import Settings
@@ -29,7 +32,7 @@ from storefront.fulfilment import ReconcileReport, reconcile
 from storefront.payments import StripePayments
 from storefront.sandbox import SandboxSettings, create_sandbox_app
 from storefront.serving import BackgroundServer, free_port, wait_until_listening
-from storefront.store.sqlite import SQLiteStore
+from storefront.store import make_store
 from tests.live import CARD, SECRET, STRICT_VERSION
 from tests.money import check_money, read_orders, sandbox_sessions
 from tests.reliability.conftest import CHAOS_FIGURES
@@ -135,7 +138,7 @@ class Reconciler:
         self.failures = 0
 
     async def run(self, stop: asyncio.Event) -> None:
-        db = SQLiteStore(self.settings.database)
+        db = make_store(self.settings)
         payments = StripePayments.from_settings(self.settings)
         await db.open()
         await payments.open()
@@ -156,22 +159,26 @@ class Reconciler:
             await db.close()
 
 
-async def read_all(database: Path, sql: str) -> list[dict[str, Any]]:
-    async with aiosqlite.connect(database) as conn:
-        conn.row_factory = aiosqlite.Row
-        async with conn.execute(sql) as cursor:
-            return [dict(r) for r in await cursor.fetchall()]
+def read_all(location: Path | str, sql: str) -> list[dict[str, Any]]:
+    """Rows of the shop's database (SQLite file or PostgreSQL URL), read-only."""
+    if str(location).startswith("postgresql://"):
+        with psycopg.connect(str(location), row_factory=dict_row) as pg:
+            return list(pg.execute(sql))
+    conn = sqlite3.connect(f"file:{location}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(sql)]
+    finally:
+        conn.close()
 
 
 async def test_chaos_every_order_paid_exactly_once(
-    tmp_path: Path, request: pytest.FixtureRequest
+    tmp_path: Path, request: pytest.FixtureRequest, backend: str, database_url: str | None
 ) -> None:
     started = time.monotonic()
     database = tmp_path / "shop.sqlite3"
-    db = SQLiteStore(database)
-    await db.open()
-    await db.save_products(read_products_file(ROOT / "data" / "products.toml"))
-    await db.close()
+    # The shop's database: the fresh PostgreSQL one, else the SQLite file.
+    location = database_url or database
 
     shop_port, sandbox_port = free_port(), free_port()
     shop_url, sandbox_url = f"http://127.0.0.1:{shop_port}", f"http://127.0.0.1:{sandbox_port}"
@@ -197,12 +204,17 @@ async def test_chaos_every_order_paid_exactly_once(
         "STRIPE_API_BASE": sandbox_url,
         "STOREFRONT_BASE_URL": shop_url,
         "STOREFRONT_DATABASE": str(database),
+        "STOREFRONT_DATABASE_URL": database_url or "",
         # The shop's own reconciler, as aggressive as it gets.
         "STOREFRONT_RECONCILE_INTERVAL": "1",
         "STOREFRONT_RECONCILE_AFTER": "0",
         # 200 purchases from one address on purpose.
         "STOREFRONT_CHECKOUT_RATE_LIMIT": "0",
     }
+    db = make_store(Settings.from_env(env), create=True)
+    await db.open()
+    await db.save_products(read_products_file(ROOT / "data" / "products.toml"))
+    await db.close()
     shop = ShopProcess(shop_port, env, tmp_path / "shop.log")
     reconciler, stop_reconciling = Reconciler(env), asyncio.Event()
 
@@ -233,11 +245,11 @@ async def test_chaos_every_order_paid_exactly_once(
             stop_reconciling.set()
             await beside
             await shop.kill()
-        money = check_money(read_orders(database), sandbox_sessions(sandbox))
+        money = check_money(read_orders(location), sandbox_sessions(sandbox))
 
-    orders = await read_all(database, "SELECT * FROM orders ORDER BY id")
-    timeline = await read_all(database, "SELECT * FROM order_events ORDER BY id")
-    seen = await read_all(database, "SELECT * FROM webhook_events")
+    orders = read_all(location, "SELECT * FROM orders ORDER BY id")
+    timeline = read_all(location, "SELECT * FROM order_events ORDER BY id")
+    seen = read_all(location, "SELECT * FROM webhook_events")
     stats = dict(sandbox.stats)
     attempts = [a for ds in sandbox.deliverer.deliveries.values() for d in ds for a in d.attempts]
     # Attempts the dead shop refused, and ones cut off mid-request by the kill.
@@ -253,7 +265,8 @@ async def test_chaos_every_order_paid_exactly_once(
     totals = reconciler.totals
 
     figures = [
-        f"purchases {PURCHASES}, shoppers {SHOPPERS}, checkout retries {shopper.checkout_retries}",
+        f"backend {backend}; purchases {PURCHASES}, shoppers {SHOPPERS}, "
+        f"checkout retries {shopper.checkout_retries}",
         f"shop SIGKILLed after {kill['paid_at_kill']} paid purchases "
         f"(webhooks in flight: {kill['deliveries_in_flight']}), restarted on the same port",
         f"events {stats['events_created']}, delivery attempts {stats['delivery_attempts']}, "
@@ -272,7 +285,7 @@ async def test_chaos_every_order_paid_exactly_once(
         f"took {time.monotonic() - started:.1f} s",
     ]
     request.config.stash.setdefault(CHAOS_FIGURES, []).extend(figures)
-    print("\n".join(["", "chaos figures:", *figures]))
+    print("\n".join(["", f"chaos figures ({backend}):", *figures]))
 
     # The money invariant: every paid session has its paid order, and no order is
     # paid without one; the reconcilers aborted, expired and flagged nothing.
