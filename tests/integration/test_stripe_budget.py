@@ -35,9 +35,9 @@ async def api_calls(http: aiohttp.ClientSession, stack: Stack) -> int:
 
 
 async def test_reloading_a_pending_success_page_asks_stripe_once(
-    tmp_path: Path, http: aiohttp.ClientSession
+    tmp_path: Path, http: aiohttp.ClientSession, database_url: str | None
 ) -> None:
-    async with Stack(tmp_path / "shop.sqlite3", **LOST) as stack:
+    async with Stack(tmp_path / "shop.sqlite3", database_url=database_url, **LOST) as stack:
         token, _ = await buy(http, stack, "enamel-mug")
         session_id = (await stack.order(token))["stripe_session_id"]
         before = await api_calls(http, stack)
@@ -52,9 +52,9 @@ async def test_reloading_a_pending_success_page_asks_stripe_once(
 
 
 async def test_the_first_load_back_from_stripe_asks_at_once(
-    tmp_path: Path, http: aiohttp.ClientSession
+    tmp_path: Path, http: aiohttp.ClientSession, database_url: str | None
 ) -> None:
-    async with Stack(tmp_path / "shop.sqlite3", **LOST) as stack:
+    async with Stack(tmp_path / "shop.sqlite3", database_url=database_url, **LOST) as stack:
         token, pay_url = await buy(http, stack, "enamel-mug")
         response = await pay(http, pay_url)
         assert response.status == 303
@@ -89,9 +89,10 @@ async def checkout(
 
 
 async def test_checkouts_past_the_limit_get_429_with_retry_after(
-    tmp_path: Path, http: aiohttp.ClientSession
+    tmp_path: Path, http: aiohttp.ClientSession, database_url: str | None
 ) -> None:
-    async with Stack(tmp_path / "shop.sqlite3", shop={"checkout_rate_limit": 3}) as stack:
+    limited = {"checkout_rate_limit": 3}
+    async with Stack(tmp_path / "shop.sqlite3", shop=limited, database_url=database_url) as stack:
         for _ in range(3):
             assert (await checkout(http, stack)).status == 303
         before = await api_calls(http, stack)

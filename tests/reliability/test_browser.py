@@ -10,14 +10,18 @@ from playwright.async_api import Browser, Request
 from quart import Quart
 
 from storefront.serving import BackgroundServer
+from tests.live import live_database_url
 from tests.reliability.conftest import Stack
 
 
-@pytest.fixture(scope="module")
-async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+async def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
     # Slow API answers keep the first Buy in flight while the shopper clicks again.
     database = tmp_path_factory.mktemp("browser") / "shop.sqlite3"
-    async with Stack(database, latency_ms=300) as live:
+    url = live_database_url(request)
+    async with Stack(database, latency_ms=300, database_url=url) as live:
         yield live
 
 
