@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from quart import Blueprint, current_app, redirect, render_template, request, url_for
@@ -109,6 +111,27 @@ async def not_found() -> tuple[str, int]:
     return await render_template("missing.html"), 404
 
 
+def posting_to_open_session(
+    handler: Callable[[CheckoutSession], Awaitable[PageResult]],
+) -> Callable[[str], Awaitable[PageResult]]:
+    """Hand a payment-page form its open session: 404 if unknown, 409 once it is closed.
+
+    Every POST to a payment page goes through here, so a form sent from a page
+    left open in another tab can never change a completed or expired session.
+    """
+
+    @functools.wraps(handler)
+    async def guarded(session_id: str) -> PageResult:
+        record = lookup(session_id)
+        if record is None:
+            return await not_found()
+        if record.status != "open":
+            return await closed_page(record, 409)
+        return await handler(record)
+
+    return guarded
+
+
 @pages.get("/c/pay/<session_id>")
 async def pay(session_id: str) -> PageResult:
     """Show the payment page of an open session, or say why it is closed."""
@@ -128,13 +151,9 @@ def refused(attempt: Attempt) -> int:
 
 
 @pages.post("/c/pay/<session_id>/card")
-async def pay_card(session_id: str) -> PageResult:
+@posting_to_open_session
+async def pay_card(record: CheckoutSession) -> PageResult:
     """Take a card payment with one of Stripe's test numbers."""
-    record = lookup(session_id)
-    if record is None:
-        return await not_found()
-    if record.status != "open":
-        return await closed_page(record, 409)
     form = await request.form
     values = {
         "email": form.get("email", "").strip(),
@@ -157,19 +176,15 @@ async def pay_card(session_id: str) -> PageResult:
     details = card_details(form.get("number", ""), values)
     if attempt.outcome is Outcome.AUTHENTICATE:
         record.await_authentication(details)
-        return redirect(url_for("sandbox_pages.authenticate", session_id=session_id), 303)
+        return redirect(url_for("sandbox_pages.authenticate", session_id=record.id), 303)
     state.complete(record, values["email"], values["name"], "card", details=details)
     return success_redirect(record)
 
 
 @pages.post("/c/pay/<session_id>/bank")
-async def pay_bank(session_id: str) -> PageResult:
+@posting_to_open_session
+async def pay_bank(record: CheckoutSession) -> PageResult:
     """Take a SEPA Direct Debit: complete unpaid now, settle later."""
-    record = lookup(session_id)
-    if record is None:
-        return await not_found()
-    if record.status != "open":
-        return await closed_page(record, 409)
     if "sepa_debit" not in record.payment_method_types:
         return await pay_page(
             record, error="This session does not accept bank debits.", form="bank", status=400
@@ -212,16 +227,12 @@ async def authenticate(session_id: str) -> PageResult:
 
 
 @pages.post("/c/pay/<session_id>/authenticate")
-async def finish_authentication(session_id: str) -> PageResult:
+@posting_to_open_session
+async def finish_authentication(record: CheckoutSession) -> PageResult:
     """Complete or fail the authentication step."""
-    record = lookup(session_id)
-    if record is None:
-        return await not_found()
-    if record.status != "open":
-        return await closed_page(record, 409)
     pending = record.pending_auth
     if pending is None:
-        return redirect(url_for("sandbox_pages.pay", session_id=session_id), 303)
+        return redirect(url_for("sandbox_pages.pay", session_id=record.id), 303)
     form = await request.form
     details = pending.details
     if form.get("outcome") == "complete":

@@ -6,7 +6,7 @@ from quart import Response, redirect, request, url_for
 
 from .commerce import check_code
 from .countries import country_choices
-from .hosted import PageResult, closed_page, lookup, not_found, pages, pay_page, sandbox
+from .hosted import PageResult, pages, pay_page, posting_to_open_session, sandbox
 from .resources import AppliedDiscount, CheckoutSession
 
 ADDRESS_INCOMPLETE = "Your address is incomplete."
@@ -20,13 +20,9 @@ def back_to_page(record: CheckoutSession) -> PageResult:
 
 
 @pages.post("/c/pay/<session_id>/address")
-async def collect_address(session_id: str) -> PageResult:
+@posting_to_open_session
+async def collect_address(record: CheckoutSession) -> PageResult:
     """Keep a shipping (or, for tax only, billing) address and the chosen shipping rate."""
-    record = lookup(session_id)
-    if record is None:
-        return await not_found()
-    if record.status != "open":
-        return await closed_page(record, 409)
     form = await request.form
     fields = ("name", "line1", "line2", "city", "postal_code", "country", "shipping_rate")
     values = {name: form.get(name, "").strip() for name in fields}
@@ -61,13 +57,9 @@ async def collect_address(session_id: str) -> PageResult:
 
 
 @pages.post("/c/pay/<session_id>/promotion_code")
-async def enter_promotion_code(session_id: str) -> PageResult:
+@posting_to_open_session
+async def enter_promotion_code(record: CheckoutSession) -> PageResult:
     """Apply the code the shopper typed, or remove the applied one."""
-    record = lookup(session_id)
-    if record is None:
-        return await not_found()
-    if record.status != "open":
-        return await closed_page(record, 409)
     if not record.terms.allow_promotion_codes:
         return await pay_page(
             record, error="This session does not take promotion codes.", form="promo", status=400

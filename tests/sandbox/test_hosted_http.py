@@ -278,3 +278,28 @@ async def test_the_sweeper_expires_sessions_when_their_time_comes(sandbox: Sandb
 async def test_unknown_session_page_is_404(sandbox: Sandbox, http) -> None:
     async with http.get(f"{sandbox.url}/c/pay/cs_test_nope") as response:
         assert response.status == 404
+
+
+PAGE_FORMS = {
+    "card": {**CARD, "number": "4242424242424242"},
+    "bank": {"email": "a@example.com", "name": "A", "iban": "DE89370400440532013000"},
+    "authenticate": {"outcome": "complete"},
+    "address": {"name": "A", "country": "DE"},
+    "promotion_code": {"code": "SAVE10"},
+}
+
+
+@pytest.mark.parametrize("form", sorted(PAGE_FORMS))
+async def test_every_payment_page_form_is_404_unknown_and_409_once_closed(
+    sandbox: Sandbox, http, form: str
+) -> None:
+    status, _, _ = await post(http, f"{sandbox.url}/c/pay/cs_test_nope/{form}", PAGE_FORMS[form])
+    assert status == 404
+    session = await new_session(sandbox, **SEPA_PARAMS)
+    await sandbox.client.v1.checkout.sessions.expire_async(session.id)
+    before = sandbox.state.sessions[session.id].to_stripe()
+    status, html, _ = await post(http, f"{session.url}/{form}", PAGE_FORMS[form])
+    assert status == 409 and "has expired" in html
+    # The closed session is exactly as it was: no payment, address, rate or discount.
+    assert sandbox.state.sessions[session.id].to_stripe() == before
+    assert (before["status"], before["payment_status"]) == ("expired", "unpaid")
