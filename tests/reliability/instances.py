@@ -1,4 +1,4 @@
-"""Several shop processes on one PostgreSQL behind a real HAProxy, for tests.
+"""A real HAProxy in front of several shop processes (tests/reliability/chaos.py), for tests.
 
 The proxy is Debian's ``haproxy`` (``.ci/run`` installs it), started in the
 foreground with a configuration written to a temporary folder and stopped
@@ -8,68 +8,12 @@ afterwards; its health check asks each instance's ``GET /healthz``.
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import signal
-import sys
 from pathlib import Path
 
 import pytest
 
 from storefront.serving import free_port, wait_until_listening
-
-ROOT = Path(__file__).resolve().parents[2]
-HYPERCORN = Path(sys.executable).parent / "hypercorn"
-# What the README recommends in production: in-flight requests get this long on SIGTERM.
-GRACEFUL_TIMEOUT = 30
-
-
-class Instance:
-    """One shop under Hypercorn in its own process (SIGTERM-able, SIGKILL-able)."""
-
-    def __init__(self, name: str, env: dict[str, str], folder: Path):
-        self.name = name
-        self.port = free_port()
-        self.env = env
-        self.log = folder / f"{name}.log"
-        self.proc: asyncio.subprocess.Process | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.proc = await asyncio.create_subprocess_exec(
-                str(HYPERCORN),
-                "storefront:create_app()",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                "0",  # serve in this very process: the pid we signal is the server
-                "--graceful-timeout",
-                str(GRACEFUL_TIMEOUT),
-                env=self.env,
-                cwd=ROOT,
-                stdout=out,
-                stderr=out,
-            )
-        await wait_until_listening("127.0.0.1", self.port, within=20)
-
-    async def kill(self) -> None:
-        """SIGKILL: no goodbye, as a crashed machine."""
-        if self.proc is not None and self.proc.returncode is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            await self.proc.wait()
-        self.proc = None
-
-    async def terminate(self) -> int:
-        """SIGTERM, then wait for the exit; the exit code."""
-        assert self.proc is not None and self.proc.returncode is None
-        os.kill(self.proc.pid, signal.SIGTERM)
-        code = await asyncio.wait_for(self.proc.wait(), GRACEFUL_TIMEOUT + 10)
-        self.proc = None
-        return code
 
 
 def haproxy_path() -> str:
