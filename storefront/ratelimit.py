@@ -7,23 +7,30 @@ import time
 
 from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
-from limits.strategies import SlidingWindowCounterRateLimiter
+from limits.strategies import MovingWindowRateLimiter
 
 
 class CheckoutLimiter:
-    """At most ``per_minute`` checkouts per client address (0: no limit).
+    """At most ``per_minute`` checkouts per client address in any 60 seconds (0: no limit).
 
     Every checkout creates a Checkout Session, and Stripe limits how many API
     calls an account may make; one client once started about 50 a second. The
     count lives in this process's memory (expired keys are dropped by the
     library), so each worker process counts on its own.
+
+    A moving window: the library keeps the time of each allowed checkout (at
+    most ``per_minute`` per address), so the limit holds over every 60-second
+    span. Its sliding-window counter is only an estimate: it weighs the last
+    clock minute's count by the share still inside the window, as if those
+    checkouts were spread evenly, so N at the end of one minute let up to N
+    more through early in the next.
     """
 
     def __init__(self, per_minute: int, *, proxy_hops: int = 0):
         self.per_minute = per_minute
         self.proxy_hops = proxy_hops
         self._item = RateLimitItemPerMinute(per_minute) if per_minute > 0 else None
-        self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage()) if self._item else None
+        self._limiter = MovingWindowRateLimiter(MemoryStorage()) if self._item else None
 
     def client(self, remote_addr: str | None, forwarded_for: str | None) -> str:
         """The client's address: the peer's, or the one our own proxies recorded.
@@ -43,5 +50,6 @@ class CheckoutLimiter:
             return None
         if self._limiter.hit(self._item, "checkout", client):
             return None
+        # When the oldest checkout in the window leaves it, and a place is free again.
         reset_at = self._limiter.get_window_stats(self._item, "checkout", client).reset_time
         return max(1, math.ceil(reset_at - time.time()))

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import secrets
-import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -160,13 +158,7 @@ async def test_in_a_browser_the_limit_message_shows_in_the_card_or_as_a_page(
     tmp_path: Path, browser: Browser
 ) -> None:
     async with Stack(tmp_path / "shop.sqlite3", shop={"checkout_rate_limit": 1}) as stack:
-        # The limiter counts per clock minute and weighs the minute before less as the
-        # new one goes on, rounding down: one checkout in the minute before counts
-        # as 0 at once. So every click here must fall within the first one's minute:
-        # start with at least 45 s of it left.
-        into_minute = time.time() % 60
-        if into_minute > 15:
-            await asyncio.sleep(60.5 - into_minute)
+        # The limit holds for 60 s after the first click, whenever the clock minute turns.
         for javascript in (True, False):
             context = await browser.new_context(java_script_enabled=javascript)
             page = await context.new_page()
