@@ -43,11 +43,16 @@ class PendingOrder:
     session_id: str
 
 
-def add_pending_orders(path: Path, count: int, tag: str) -> list[PendingOrder]:
-    """Insert ``count`` pending orders with session ids, as checkout would have left them."""
-    orders = [
+def new_pending_orders(count: int, tag: str) -> list[PendingOrder]:
+    """Tokens and session ids for ``count`` orders of one tag (not stored yet)."""
+    return [
         PendingOrder(secrets.token_urlsafe(24), f"cs_bench_{tag}_{i:06d}") for i in range(count)
     ]
+
+
+def add_pending_orders(path: Path, count: int, tag: str) -> list[PendingOrder]:
+    """Insert ``count`` pending orders with session ids, as checkout would have left them."""
+    orders = new_pending_orders(count, tag)
     conn = sqlite3.connect(path)
     try:
         product_id, amount, currency = conn.execute(

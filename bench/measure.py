@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from bench.wrk import WrkResult, wrk
 
 ROUNDS = 3
+# Every wrk run and warm-up lasts its target's duration times this (run.py --time-scale):
+# smoke runs shorten everything at once without touching the scenarios.
+TIME_SCALE = 1.0
 
 
 @dataclass
@@ -23,6 +26,9 @@ class Target:
     args: list[str] | None = None
     # Called before each round, e.g. to write freshly signed events; returns wrk args.
     prepare: Callable[[int], list[str]] | None = None
+    # Read before and after each round's run (e.g. CPU seconds per process group);
+    # the differences are kept with the round, beside wrk's own CPU and the wall time.
+    probe: Callable[[], dict[str, float]] | None = None
 
 
 class _Figures:
@@ -47,6 +53,7 @@ class Series(_Figures):
     results: list[WrkResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     values: list[float] = field(default_factory=list)  # the figure compared (req/s by default)
+    cpu: list[dict[str, float]] = field(default_factory=list)  # per round, with a probe
 
     @property
     def p99(self) -> float:
@@ -58,7 +65,7 @@ class Series(_Figures):
 
 
 def run_rounds(
-    targets: Sequence[Target], rounds: int | None = None, warmup: float = 2.0
+    targets: Sequence[Target], rounds: int | None = None, warmup: float = 1.0
 ) -> dict[str, Series]:
     """Warm each target up, then run every target once per round, round after round.
 
@@ -69,20 +76,25 @@ def run_rounds(
     series = {t.label: Series(t.label) for t in targets}
     for target in targets:
         if warmup and target.prepare is None:
-            wrk(target.url, connections=target.connections, duration=warmup, script=target.script,
-                args=target.args)  # fmt: skip
+            wrk(target.url, connections=target.connections, duration=warmup * TIME_SCALE,
+                script=target.script, args=target.args)  # fmt: skip
     for round_no in range(rounds):
         for target in targets:
             args = target.prepare(round_no) if target.prepare else target.args
+            before = target.probe() if target.probe else {}
             result = wrk(
                 target.url,
                 connections=target.connections,
-                duration=target.duration,
+                duration=target.duration * TIME_SCALE,
                 script=target.script,
                 args=args,
             )
             entry = series[target.label]
             entry.results.append(result)
+            if target.probe:
+                after = target.probe()
+                used = {k: after[k] - before[k] for k in after}
+                entry.cpu.append(used | {"wrk": result.cpu_seconds, "wall": result.wall_seconds})
             # Only answers that worked count: a server failing fast must not look fast.
             ok = max(result.requests - result.non_2xx_3xx, 0)
             entry.values.append(result.rps * ok / max(result.requests, 1))
@@ -109,6 +121,29 @@ def ratio(series: dict[str, Series], ours: str, baseline: str, goal: float | Non
     return Ratio(ours, baseline, [a / b if b else float("inf") for a, b in pairs], goal)
 
 
+def ratio_to_best(
+    series: dict[str, Series], ours: str, baselines: Sequence[str], goal: float | None = None
+) -> Ratio:
+    """Per-round ratios of ours to the fastest of several baselines in that same round.
+
+    "≥ 2x Flask" is then met only against whichever way of running Flask did
+    best in each round, never against its weaker setup.
+    """
+    rounds = zip(*(series[b].values for b in baselines), strict=True)
+    best = [max(values) for values in rounds]
+    pairs = zip(series[ours].values, best, strict=True)
+    name = "the faster of " + " and ".join(baselines) if len(baselines) > 1 else baselines[0]
+    return Ratio(ours, name, [a / b if b else float("inf") for a, b in pairs], goal)
+
+
+def efficiency(
+    per_instance: Sequence[float], single: Sequence[float], instances: int
+) -> list[float]:
+    """Scaling efficiency per round: throughput with n instances ÷ (n x one instance's)."""
+    pairs = zip(per_instance, single, strict=True)
+    return [a / (instances * b) if b else 0.0 for a, b in pairs]
+
+
 @dataclass
 class Goal:
     """One goal from the issue: what was measured against what was asked."""
@@ -124,6 +159,13 @@ def goal_at_least(text: str, value: float, target: float, unit: str = "") -> Goa
     met = value >= target
     short = "" if met else f"missed by {target - value:,.2f}{unit} ({1 - value / target:.0%})"
     return Goal(text, f"{value:,.2f}{unit}", met, short)
+
+
+def ratio_goal(r: Ratio, text: str) -> Goal:
+    """The goal a ratio carries, as a row of the goals table."""
+    if r.goal is None:
+        raise ValueError(f"{r.ours} ÷ {r.baseline} carries no goal")
+    return goal_at_least(text, r.median, r.goal, "x")
 
 
 def goal_at_most(text: str, value: float, target: float, unit: str = "") -> Goal:

@@ -112,6 +112,15 @@ class Server:
         """Resident memory of the workers, summed, in MB (from /proc/PID/status VmRSS)."""
         return sum(rss_mb(pid) for pid in self.workers())
 
+    def tree(self) -> list[int]:
+        """The process and all its descendants (master, workers, helpers)."""
+        assert self.proc is not None
+        return tree(self.proc.pid)
+
+    def tree_rss_mb(self) -> float:
+        """Resident memory of every process the server runs, summed, in MB."""
+        return sum(rss_mb(pid) for pid in self.tree())
+
     def __enter__(self) -> Server:
         return self.start()
 
@@ -132,6 +141,40 @@ def _is_helper(pid: int) -> bool:
         return b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return True
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and every descendant still running."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += _children(current)
+    return found
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """CPU time (user + system) of these processes and of their children already reaped.
+
+    A pool's connection or a worker that ended was waited for by its parent,
+    whose cutime/cstime then holds its time: summing both over a live tree
+    counts every process once.
+    """
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += sum(int(x) for x in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine spent busy (every core, every process), from /proc/stat."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
