@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ class Target:
     # Read before and after each round's run (e.g. CPU seconds per process group);
     # the differences are kept with the round, beside wrk's own CPU and the wall time.
     probe: Callable[[], dict[str, float]] | None = None
+    # Called before each run: e.g. wait until work left over from the run before drained.
+    settle: Callable[[], None] | None = None
 
 
 class _Figures:
@@ -38,11 +41,14 @@ class _Figures:
 
     @property
     def median(self) -> float:
+        if any(math.isnan(v) for v in self.values):
+            return math.nan
         return statistics.median(self.values)
 
     @property
     def spread(self) -> tuple[float, float]:
-        return min(self.values), max(self.values)
+        known = [v for v in self.values if not math.isnan(v)] or [math.nan]
+        return min(known), max(known)
 
 
 @dataclass
@@ -57,7 +63,8 @@ class Series(_Figures):
 
     @property
     def p99(self) -> float:
-        return statistics.median(r.p99 for r in self.results)
+        # A round that answered nothing has no latency to show: never a good one.
+        return statistics.median(r.p99 if r.requests else math.inf for r in self.results)
 
     @property
     def errors(self) -> int:
@@ -81,6 +88,8 @@ def run_rounds(
     for round_no in range(rounds):
         for target in targets:
             args = target.prepare(round_no) if target.prepare else target.args
+            if target.settle:
+                target.settle()
             before = target.probe() if target.probe else {}
             result = wrk(
                 target.url,
@@ -111,14 +120,21 @@ class Ratio(_Figures):
     goal: float | None = None
 
     @property
+    def known(self) -> bool:
+        """False if a baseline answered nothing in some round (that ratio is unknown)."""
+        return not any(math.isnan(v) for v in self.values)
+
+    @property
     def met(self) -> bool | None:
-        return None if self.goal is None else self.median >= self.goal
+        if self.goal is None:
+            return None
+        return self.known and self.median >= self.goal
 
 
 def ratio(series: dict[str, Series], ours: str, baseline: str, goal: float | None = None) -> Ratio:
     """Per-round ratios of two series measured in the same rounds."""
     pairs = zip(series[ours].values, series[baseline].values, strict=True)
-    return Ratio(ours, baseline, [a / b if b else float("inf") for a, b in pairs], goal)
+    return Ratio(ours, baseline, [_divide(a, b) for a, b in pairs], goal)
 
 
 def ratio_to_best(
@@ -133,7 +149,12 @@ def ratio_to_best(
     best = [max(values) for values in rounds]
     pairs = zip(series[ours].values, best, strict=True)
     name = "the faster of " + " and ".join(baselines) if len(baselines) > 1 else baselines[0]
-    return Ratio(ours, name, [a / b if b else float("inf") for a, b in pairs], goal)
+    return Ratio(ours, name, [_divide(a, b) for a, b in pairs], goal)
+
+
+def _divide(a: float, b: float) -> float:
+    # A baseline that answered nothing in a round leaves that round's ratio unknown.
+    return a / b if b else math.nan
 
 
 def efficiency(
@@ -165,11 +186,15 @@ def ratio_goal(r: Ratio, text: str) -> Goal:
     """The goal a ratio carries, as a row of the goals table."""
     if r.goal is None:
         raise ValueError(f"{r.ours} ÷ {r.baseline} carries no goal")
+    if not r.known:
+        return Goal(text, "unknown", False, "the baseline answered nothing in a round")
     return goal_at_least(text, r.median, r.goal, "x")
 
 
 def goal_at_most(text: str, value: float, target: float, unit: str = "") -> Goal:
     """A "≤ target" goal; the shortfall says by how much it was exceeded."""
+    if math.isinf(value):
+        return Goal(text, "no answers", False, "nothing was answered in a round")
     met = value <= target
     over = "" if met else f"over by {value - target:,.2f}{unit} ({value / target - 1:.0%})"
     return Goal(text, f"{value:,.2f}{unit}", met, over)

@@ -106,12 +106,13 @@ def add_pending_orders(url: str, count: int, tag: str) -> list[PendingOrder]:
 
 def count_ingested(url: str, tag: str) -> Ingested:
     """Committed webhook_events rows and paid orders of one tag."""
+    # One statement, one snapshot: an event committing between two counts would
+    # look like a paid order without its event.
     with psycopg.connect(url) as conn:
-        events = conn.execute(
-            "SELECT count(*) FROM webhook_events WHERE id LIKE %s", (f"evt_bench_{tag}_%",)
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM webhook_events WHERE id LIKE %s),"
+            " (SELECT count(*) FROM orders WHERE stripe_session_id LIKE %s AND status = 'paid')",
+            (f"evt_bench_{tag}_%", f"cs_bench_{tag}_%"),
         ).fetchone()
-        paid = conn.execute(
-            "SELECT count(*) FROM orders WHERE stripe_session_id LIKE %s AND status = 'paid'",
-            (f"cs_bench_{tag}_%",),
-        ).fetchone()
-    return Ingested(int(events[0]) if events else 0, int(paid[0]) if paid else 0)
+    assert row is not None
+    return Ingested(int(row[0]), int(row[1]))

@@ -170,6 +170,16 @@ def cpu_seconds(pids: Sequence[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def settle(pids: Sequence[int], below: float = 0.1, within: float = 15.0) -> None:
+    """Wait until these processes use less than ``below`` of a core (work left over drained)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pids)
+        time.sleep(0.5)
+        if cpu_seconds(pids) - before < below * 0.5:
+            return
+
+
 def machine_busy_seconds() -> float:
     """CPU time the whole machine spent busy (every core, every process), from /proc/stat."""
     fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]

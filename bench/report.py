@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata
+import math
 import os
 import platform
 import subprocess
@@ -49,9 +50,9 @@ def _mark(met: bool | None) -> str:
 def _ratio_row(r: Ratio) -> str:
     low, high = r.spread
     goal = f"≥ {r.goal:g}x" if r.goal is not None else "—"
+    median = f"{r.median:.2f}x" if r.known else "unknown (a baseline answered nothing)"
     return (
-        f"| {r.ours} ÷ {r.baseline} | {r.median:.2f}x | {low:.2f}-{high:.2f}x | {goal} "
-        f"| {_mark(r.met)} |"
+        f"| {r.ours} ÷ {r.baseline} | {median} | {low:.2f}-{high:.2f}x | {goal} | {_mark(r.met)} |"
     )
 
 
@@ -112,6 +113,8 @@ def render(
         for s in section.series:
             low, high = s.spread
             p99 = f"{s.p99:,.1f} ms" if s.results else "—"
+            if s.results and math.isinf(s.p99):
+                p99 = "no answers"
             errors = str(s.errors) if s.results else "—"
             lines.append(
                 f"| {s.label} | {_fmt(s.median)} | {_fmt(low)}-{_fmt(high)} | {p99} | {errors} |"

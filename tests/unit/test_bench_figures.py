@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from bench.carts import RaceRound, p99, race_goals
@@ -107,3 +109,21 @@ def test_race_goals_need_exactly_the_stock_to_win_every_round() -> None:
     series, goals = race_goals("ours", [good, greedy], 5, 1000.0)
     assert [g.met for g in goals] == [False, False]
     assert series.values == [400.0, 1200.0]
+
+
+def test_a_baseline_that_answered_nothing_leaves_the_ratio_unknown_and_the_goal_missed() -> None:
+    found = _series(ours=[300.0, 280.0], flask=[0.0, 100.0])
+
+    r = ratio(found, "ours", "flask", 1.5)
+
+    assert r.known is False
+    assert r.met is False
+    assert r.spread == (2.8, 2.8)
+    goal = ratio_goal(r, "≥ 1.5x Flask")
+    assert (goal.measured, goal.met) == ("unknown", False)
+
+
+def test_a_latency_goal_is_missed_when_nothing_was_answered() -> None:
+    goal = goal_at_most("p99 < 100 ms", math.inf, 100.0, " ms")
+
+    assert (goal.measured, goal.met) == ("no answers", False)
