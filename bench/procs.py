@@ -121,6 +121,15 @@ class Server:
         """Resident memory of every process the server runs, summed, in MB."""
         return sum(rss_mb(pid) for pid in self.tree())
 
+    def tree_pss_mb(self) -> float:
+        """Proportional memory of every process the server runs, summed, in MB.
+
+        Forked workers share their parent's pages until they write them: RSS
+        counts a shared page in every process, PSS splits it between them, so
+        the sum is what the server really holds.
+        """
+        return sum(pss_mb(pid) for pid in self.tree())
+
     def __enter__(self) -> Server:
         return self.start()
 
@@ -192,6 +201,17 @@ def rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def pss_mb(pid: int) -> float:
+    """Proportional set size of one process in MB (/proc/PID/smaps_rollup); 0 if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass

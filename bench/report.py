@@ -66,7 +66,7 @@ def _durations(durations: dict[str, float]) -> str:
 
 def render(
     sections: list[Section],
-    memory_goal: Goal,
+    memory_goal: Goal | None,
     seconds: float,
     command: str,
     durations: dict[str, float] | None = None,
@@ -103,7 +103,8 @@ def render(
     for section in sections:
         for g in section.goals:
             lines.append(f"| {section.title} " + _goal_row(g))
-    lines.append("| Memory " + _goal_row(memory_goal))
+    if memory_goal is not None:
+        lines.append("| Memory " + _goal_row(memory_goal))
     for section in sections:
         lines += ["", f"## {section.title}", "", section.setup, ""]
         lines += [
@@ -126,5 +127,5 @@ def render(
         if notes:
             lines += [""] + [f"- {n}" for n in notes]
         if section.memory_mb:
-            lines += [""] + [f"- RSS, {k}: {v:,.0f} MB" for k, v in section.memory_mb.items()]
+            lines += [""] + [f"- memory, {k}: {v:,.0f} MB" for k, v in section.memory_mb.items()]
     return "\n".join(lines) + "\n"
