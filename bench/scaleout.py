@@ -108,7 +108,8 @@ class Stack:
 def _stack(
     label: str, tag: str, count: int, database_url: str | None, cluster: pgcluster.Cluster | None
 ) -> Stack:
-    db = fixtures.fresh_database(f"scaleout-{tag}")
+    # On PostgreSQL the shop never opens its SQLite path: no file needs making.
+    db = fixtures.fresh_database(f"scaleout-{tag}") if database_url is None else OUT / "unused"
     # STRIPE_API_BASE is set once the sandbox is up (_running).
     instances = [
         targets.shop(f"scaleout-{tag}-{i}", db, database_url=database_url)

@@ -87,6 +87,7 @@ def _cart_target(label: str, server: Server, db: Path, connections: int, tag: st
         DURATION,
         script="cart_checkout.lua",
         args=[str(path)],
+        settle=_drained(server),
     )
 
 
