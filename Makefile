@@ -52,10 +52,15 @@ format: setup
 wheel: setup
 	$(BIN)/python -m build --no-isolation --outdir dist .
 
-# Loopback-only load runs (about 15 minutes); writes bench/RESULTS.md.
+# Loopback-only load runs (about 13 minutes, under 15); writes bench/RESULTS.md.
+# The scale-out rounds need HAProxy and PostgreSQL's server binaries.
 bench: setup
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y wrk)
+	test -x /usr/sbin/haproxy || command -v haproxy >/dev/null \
+		|| (apt-get update -qq && apt-get install -y haproxy)
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null \
+		|| (apt-get update -qq && apt-get install -y postgresql)
 	$(BIN)/python -m bench.run
 
 clean:

@@ -43,11 +43,16 @@ class PendingOrder:
     session_id: str
 
 
-def add_pending_orders(path: Path, count: int, tag: str) -> list[PendingOrder]:
-    """Insert ``count`` pending orders with session ids, as checkout would have left them."""
-    orders = [
+def new_pending_orders(count: int, tag: str) -> list[PendingOrder]:
+    """Tokens and session ids for ``count`` orders of one tag (not stored yet)."""
+    return [
         PendingOrder(secrets.token_urlsafe(24), f"cs_bench_{tag}_{i:06d}") for i in range(count)
     ]
+
+
+def add_pending_orders(path: Path, count: int, tag: str) -> list[PendingOrder]:
+    """Insert ``count`` pending orders with session ids, as checkout would have left them."""
+    orders = new_pending_orders(count, tag)
     conn = sqlite3.connect(path)
     try:
         product_id, amount, currency = conn.execute(
@@ -125,13 +130,13 @@ def count_ingested(path: Path, tag: str) -> Ingested:
     """Count committed webhook_events rows and paid orders of one run."""
     conn = sqlite3.connect(path, timeout=10)
     try:
-        events = conn.execute(
-            "SELECT count(*) FROM webhook_events WHERE id LIKE ?", (f"evt_bench_{tag}_%",)
-        ).fetchone()[0]
-        paid = conn.execute(
-            "SELECT count(*) FROM orders WHERE stripe_session_id LIKE ? AND status = 'paid'",
-            (f"cs_bench_{tag}_%",),
-        ).fetchone()[0]
+        # One statement, one snapshot: a commit between two counts would look like a
+        # paid order without its event.
+        events, paid = conn.execute(
+            "SELECT (SELECT count(*) FROM webhook_events WHERE id LIKE ?),"
+            " (SELECT count(*) FROM orders WHERE stripe_session_id LIKE ? AND status = 'paid')",
+            (f"evt_bench_{tag}_%", f"cs_bench_{tag}_%"),
+        ).fetchone()
     finally:
         conn.close()
     return Ingested(int(events), int(paid))

@@ -112,6 +112,24 @@ class Server:
         """Resident memory of the workers, summed, in MB (from /proc/PID/status VmRSS)."""
         return sum(rss_mb(pid) for pid in self.workers())
 
+    def tree(self) -> list[int]:
+        """The process and all its descendants (master, workers, helpers)."""
+        assert self.proc is not None
+        return tree(self.proc.pid)
+
+    def tree_rss_mb(self) -> float:
+        """Resident memory of every process the server runs, summed, in MB."""
+        return sum(rss_mb(pid) for pid in self.tree())
+
+    def tree_pss_mb(self) -> float:
+        """Proportional memory of every process the server runs, summed, in MB.
+
+        Forked workers share their parent's pages until they write them: RSS
+        counts a shared page in every process, PSS splits it between them, so
+        the sum is what the server really holds.
+        """
+        return sum(pss_mb(pid) for pid in self.tree())
+
     def __enter__(self) -> Server:
         return self.start()
 
@@ -134,11 +152,66 @@ def _is_helper(pid: int) -> bool:
         return True
 
 
+def tree(pid: int) -> list[int]:
+    """``pid`` and every descendant still running."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += _children(current)
+    return found
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """CPU time (user + system) of these processes and of their children already reaped.
+
+    A pool's connection or a worker that ended was waited for by its parent,
+    whose cutime/cstime then holds its time: summing both over a live tree
+    counts every process once.
+    """
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += sum(int(x) for x in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def settle(pids: Sequence[int], below: float = 0.1, within: float = 15.0) -> None:
+    """Wait until these processes use less than ``below`` of a core (work left over drained)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pids)
+        time.sleep(0.5)
+        if cpu_seconds(pids) - before < below * 0.5:
+            return
+
+
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine spent busy (every core, every process), from /proc/stat."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     """VmRSS of one process in MB; 0 if it is gone."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def pss_mb(pid: int) -> float:
+    """Proportional set size of one process in MB (/proc/PID/smaps_rollup); 0 if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from bench.fixtures import WEBHOOK_SECRET
@@ -10,6 +11,10 @@ from bench.procs import HOST, Server, free_port, tool
 SHOP = "storefront:create_app()"
 HELLO = "bench.baseline.hello:app"
 FLASK = "bench.baseline.flask_app:create_app()"
+# The whole machine on both sides: ours one worker per core, gunicorn's own
+# recommendation of 2 x cores + 1 workers for Flask.
+CORES = os.cpu_count() or 1
+FLASK_WORKERS = 2 * CORES + 1
 
 
 def sandbox(latency_ms: int) -> Server:
@@ -20,9 +25,12 @@ def sandbox(latency_ms: int) -> Server:
     return Server(f"sandbox-{latency_ms}ms", argv, port, {"STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET})
 
 
-def shop_env(database: Path, port: int, api_base: str | None) -> dict[str, str]:
+def shop_env(
+    database: Path, port: int, api_base: str | None, database_url: str | None = None
+) -> dict[str, str]:
     """The shop's environment: sandbox mode, our webhook secret, no background reconciler."""
-    return {
+    extra = {"STOREFRONT_DATABASE_URL": database_url} if database_url else {}
+    return extra | {
         "STRIPE_SECRET_KEY": "",
         "STRIPE_API_BASE": api_base or "http://127.0.0.1:9",
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
@@ -60,10 +68,11 @@ def shop(
     workers: int = 1,
     worker_class: str | None = None,
     app: str = SHOP,
+    database_url: str | None = None,
 ) -> Server:
-    """The shop under Hypercorn with its own database."""
+    """The shop under Hypercorn with its own database (SQLite, or PostgreSQL by URL)."""
     port = free_port()
-    env = shop_env(database, port, api_base)
+    env = shop_env(database, port, api_base, database_url)
     return hypercorn(name, app, workers=workers, env=env, worker_class=worker_class, port=port)
 
 
@@ -89,7 +98,7 @@ def flask(
     database: Path,
     *,
     api_base: str | None = None,
-    workers: int = 5,
+    workers: int = FLASK_WORKERS,
     threads: int | None = None,
 ) -> Server:
     """The tutorial's Flask app under gunicorn: sync workers, or gthread with ``threads``."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import resource
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +25,9 @@ class WrkResult:
     timeouts: int = 0
     non_2xx_3xx: int = 0
     extra: dict[str, str] = field(default_factory=dict)
+    # wrk's own CPU time and the run's wall time, for saying where the CPU went.
+    cpu_seconds: float = 0.0
+    wall_seconds: float = 0.0
 
     @property
     def p50(self) -> float:
@@ -75,6 +80,8 @@ def wrk(
     """Run wrk for ``duration`` seconds (plus a margin for its own start and stop)."""
     if not url.startswith("http://127.0.0.1:"):
         raise ValueError("benchmarks only target the loopback address")
+    # wrk takes whole seconds only.
+    duration = max(1, round(duration))
     argv = [
         "wrk",
         f"-t{min(threads, connections)}",
@@ -88,9 +95,20 @@ def wrk(
     argv.append(url)
     if args:
         argv += ["--", *args]
+    before, started = _children_cpu(), time.monotonic()
     done = subprocess.run(
         argv, capture_output=True, text=True, timeout=duration + timeout + 30, check=False
     )
+    wall = time.monotonic() - started
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr}{done.stdout}")
-    return parse(done.stdout)
+    result = parse(done.stdout)
+    # The servers are our children too, but are reaped only when stopped: the
+    # children's CPU that grew during this call is wrk's.
+    result.cpu_seconds, result.wall_seconds = _children_cpu() - before, wall
+    return result
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import stripe
-from flask import Blueprint, Flask, g, redirect, render_template, request
+from flask import Blueprint, Flask, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,6 +29,17 @@ catalog = Blueprint("catalog", __name__)
 checkout = Blueprint("checkout", __name__)
 receipts = Blueprint("receipts", __name__)
 webhooks = Blueprint("webhooks", __name__)
+# The tutorial has no cart; the shop's shared templates link to one, so its URLs
+# exist here and answer 404.
+cart = Blueprint("cart", __name__)
+for _rule, _endpoint in (
+    ("/cart", "show"),
+    ("/cart/add/<slug>", "add"),
+    ("/cart/items/<slug>", "change"),
+    ("/cart/items/<slug>/remove", "remove"),
+    ("/cart/checkout", "checkout"),
+):
+    cart.add_url_rule(_rule, _endpoint, lambda **_: Response("no cart here", status=404))
 
 
 class Status(StrEnum):
@@ -72,10 +83,18 @@ def db() -> sqlite3.Connection:
     return g.db
 
 
+def _with_stock(product: dict[str, Any]) -> dict[str, Any]:
+    """The two stock figures the shop's product card shows."""
+    stock = product.get("stock")
+    available = None if stock is None else max(stock - product.get("reserved", 0), 0)
+    return product | {"available": available, "sold_out": available == 0}
+
+
 @catalog.get("/")
 def index() -> str:
     """The catalog: the shop's template over the same query."""
-    products = db().execute("SELECT * FROM products WHERE active = 1 ORDER BY id").fetchall()
+    rows = db().execute("SELECT * FROM products WHERE active = 1 ORDER BY id").fetchall()
+    products = [_with_stock(dict(row)) for row in rows]
     attempts = {p["slug"]: secrets.token_urlsafe(16) for p in products}
     return render_template("catalog.html", products=products, attempts=attempts)
 
@@ -208,7 +227,11 @@ def create_app() -> Flask:
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["when"] = when
     app.jinja_env.globals["sandbox_mode"] = True
-    for blueprint in (catalog, checkout, receipts, webhooks):
+    # The names the shop's templates use since they grew (the shop sets the same).
+    app.jinja_env.globals["shop_name"] = "Storefront"
+    app.jinja_env.globals["OrderStatus"] = Status
+    app.jinja_env.globals["static_url"] = lambda filename: url_for("static", filename=filename)
+    for blueprint in (catalog, checkout, receipts, webhooks, cart):
         app.register_blueprint(blueprint)
 
     @app.teardown_appcontext
