@@ -54,6 +54,13 @@ def new_order_number() -> str:
     return f"{chars[:3]}-{chars[3:]}"
 
 
+def available(stock: int | None, reserved: int, active: object = True) -> int | None:
+    """Units that can still be sold: None when unlimited, never below zero, 0 off sale."""
+    if not active:
+        return 0
+    return None if stock is None else max(stock - reserved, 0)
+
+
 @dataclass(frozen=True)
 class CartLine:
     """One product in a cart, priced from the database now."""
@@ -133,6 +140,11 @@ class Cart:
     def physical(self) -> bool:
         """Whether anything must be shipped."""
         return any(line.physical for line in self.lines)
+
+    @property
+    def short(self) -> bool:
+        """Whether some line asks for more than is left (checkout would be refused)."""
+        return any(line.short for line in self.lines)
 
 
 @dataclass(frozen=True)

@@ -159,6 +159,9 @@ class Store(BackOfficeStore, Protocol):
     async def order_lines(self, order_id: int) -> list[dict[str, Any]]:
         """The order's lines: product, name, quantity, unit amount, reservation state."""
 
+    async def stock_levels(self, product_ids: Sequence[int]) -> dict[int, int | None]:
+        """Units left of each product (None: unlimited; 0: not on sale), in one small read."""
+
     async def stock_report(self) -> dict[str, tuple[int | None, int, int]]:
         """Per product slug: stock, reserved, and the units active reservations hold."""
 

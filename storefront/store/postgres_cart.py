@@ -24,6 +24,7 @@ from storefront.carts import (
     LineRequest,
     OutOfStock,
     QuantityError,
+    available,
     new_cart_token,
     new_order_number,
 )
@@ -97,6 +98,16 @@ class PostgresCart:
             order_id,
         )
         return [dict(r) for r in rows]
+
+    async def stock_levels(self, product_ids: Sequence[int]) -> dict[int, int | None]:
+        """Units left of each product (None: unlimited; 0: not on sale), in one small read."""
+        if not product_ids:
+            return {}
+        rows = await self.pool.fetch(
+            "SELECT id, stock, reserved, active FROM products WHERE id = ANY($1::bigint[])",
+            list(product_ids),
+        )
+        return {r["id"]: available(r["stock"], r["reserved"], r["active"]) for r in rows}
 
     async def stock_report(self) -> dict[str, tuple[int | None, int, int]]:
         """Per product slug: stock, reserved, and the units active reservations hold."""

@@ -21,6 +21,7 @@ from storefront.carts import (
     LineRequest,
     OutOfStock,
     QuantityError,
+    available,
     new_cart_token,
     new_order_number,
 )
@@ -81,6 +82,17 @@ class CartQueries(_Base):
             (order_id,),
         )
         return [dict(r) for r in rows]
+
+    async def stock_levels(self, product_ids: Sequence[int]) -> dict[int, int | None]:
+        """Units left of each product (None: unlimited; 0: not on sale), in one small read."""
+        if not product_ids:
+            return {}
+        marks = ",".join("?" * len(product_ids))
+        rows = await self.fetch_all(
+            f"SELECT id, stock, reserved, active FROM products WHERE id IN ({marks})",
+            tuple(product_ids),
+        )
+        return {r["id"]: available(r["stock"], r["reserved"], r["active"]) for r in rows}
 
     async def stock_report(self) -> dict[str, tuple[int | None, int, int]]:
         """Per product slug: stock, reserved, and the units active reservations hold."""
