@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +59,11 @@ def available(stock: int | None, reserved: int, active: object = True) -> int | 
     if not active:
         return 0
     return None if stock is None else max(stock - reserved, 0)
+
+
+def shipping_offer(amounts: Iterable[int]) -> str:
+    """The shipping amounts offered, as an order stores them ('' when none)."""
+    return ",".join(str(amount) for amount in sorted(set(amounts)))
 
 
 @dataclass(frozen=True)

@@ -168,6 +168,11 @@ async def open_session(
     Stripe unreachable aborts the order (releasing its stock); an order given
     up on meanwhile has its new session expired at once.
     """
+    if checkout_request.shipping_rates:
+        # Written down before Stripe is asked: the paid shipping is checked against it.
+        await db.offer_shipping(
+            order.id, [rate.amount for rate in checkout_request.shipping_rates]
+        )
     try:
         session = await payments.create_checkout_session(checkout_request)
     except PaymentError as error:

@@ -233,6 +233,8 @@ def mismatch(order: Mapping[str, Any], outcome: EventOutcome) -> str | None:
         )
     if (reason := _amount_mismatch(order, outcome)) is not None:
         return reason
+    if (reason := _shipping_mismatch(order, outcome)) is not None:
+        return reason
     stored_intent = order["payment_intent"]
     if outcome.status is OrderStatus.REFUNDED:
         paid_here = order["status"] == OrderStatus.PAID and stored_intent == outcome.payment_intent
@@ -277,6 +279,32 @@ def _amount_mismatch(order: Mapping[str, Any], outcome: EventOutcome) -> str | N
     if outcome.amount != total:
         return f"says {outcome.amount} but its own parts add up to {total}"
     return None
+
+
+def offered_shipping(raw: str | None) -> frozenset[int] | None:
+    """The shipping amounts an order's session was offered (None: never recorded)."""
+    if raw is None:
+        return None
+    return frozenset(int(part) for part in raw.split(",") if part.isdigit())
+
+
+def _shipping_mismatch(order: Mapping[str, Any], outcome: EventOutcome) -> str | None:
+    """Why a paid session's shipping is not one the shop offered it, or None.
+
+    Rates are chosen on Stripe's page, but only among those the shop sent; an
+    amount outside them (or any for an order offered none) is not ours.
+    """
+    keys = order.keys()  # type: ignore[attr-defined]
+    if outcome.status is OrderStatus.REFUNDED or outcome.shipping is None:
+        return None
+    offered = offered_shipping(order["shipping_offered"]) if "shipping_offered" in keys else None
+    if offered is None or outcome.shipping in offered or (outcome.shipping == 0 and not offered):
+        return None
+    choices = ", ".join(str(amount) for amount in sorted(offered)) or "none"
+    return (
+        f"charges {_money(outcome.shipping, outcome.currency)} for shipping, "
+        f"but the shop offered {choices}"
+    )
 
 
 class EventResult(StrEnum):

@@ -162,6 +162,9 @@ class Store(BackOfficeStore, Protocol):
     async def stock_levels(self, product_ids: Sequence[int]) -> dict[int, int | None]:
         """Units left of each product (None: unlimited; 0: not on sale), in one small read."""
 
+    async def offer_shipping(self, order_id: int, amounts: Sequence[int]) -> None:
+        """Record the shipping amounts the order's session offers (checked when it is paid)."""
+
     async def stock_report(self) -> dict[str, tuple[int | None, int, int]]:
         """Per product slug: stock, reserved, and the units active reservations hold."""
 

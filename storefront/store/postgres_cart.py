@@ -27,6 +27,7 @@ from storefront.carts import (
     available,
     new_cart_token,
     new_order_number,
+    shipping_offer,
 )
 from storefront.orders import OrderStatus, timestamp
 
@@ -108,6 +109,16 @@ class PostgresCart:
             list(product_ids),
         )
         return {r["id"]: available(r["stock"], r["reserved"], r["active"]) for r in rows}
+
+    async def offer_shipping(self, order_id: int, amounts: Sequence[int]) -> None:
+        """Record the shipping amounts the order's session offers (checked when it is paid)."""
+        async with self._transaction() as conn:
+            await conn.execute(
+                "UPDATE orders SET shipping_offered = $1 WHERE id = $2 AND status = $3",
+                shipping_offer(amounts),
+                order_id,
+                OrderStatus.PENDING.value,
+            )
 
     async def stock_report(self) -> dict[str, tuple[int | None, int, int]]:
         """Per product slug: stock, reserved, and the units active reservations hold."""

@@ -24,6 +24,7 @@ from storefront.carts import (
     available,
     new_cart_token,
     new_order_number,
+    shipping_offer,
 )
 from storefront.orders import OrderStatus, timestamp
 
@@ -94,6 +95,10 @@ class CartQueries(_Base):
         )
         return {r["id"]: available(r["stock"], r["reserved"], r["active"]) for r in rows}
 
+    async def offer_shipping(self, order_id: int, amounts: Sequence[int]) -> None:
+        """Record the shipping amounts the order's session offers (checked when it is paid)."""
+        await self.write(_offer_shipping, order_id, shipping_offer(amounts))
+
     async def stock_report(self) -> dict[str, tuple[int | None, int, int]]:
         """Per product slug: stock, reserved, and the units active reservations hold."""
         rows = await self.fetch_all(
@@ -103,6 +108,13 @@ class CartQueries(_Base):
             " GROUP BY p.id, p.slug, p.stock, p.reserved"
         )
         return {r["slug"]: (r["stock"], r["reserved"], r["held"]) for r in rows}
+
+
+def _offer_shipping(conn: sqlite3.Connection, order_id: int, offer: str) -> None:
+    conn.execute(
+        "UPDATE orders SET shipping_offered = ? WHERE id = ? AND status = ?",
+        (offer, order_id, OrderStatus.PENDING),
+    )
 
 
 def _cart_id(conn: sqlite3.Connection, token: str | None) -> int | None:
