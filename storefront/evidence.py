@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from storefront.orders import Move, OrderStatus
+from storefront.paid_lines import LineAmounts, line_amounts
 
 
 def status_from_session(session: Mapping[str, Any]) -> OrderStatus | None:
@@ -55,6 +56,7 @@ class EventOutcome:
     tax_exclusive: bool = True
     shipping_name: str | None = None
     shipping_address: Mapping[str, Any] | None = None
+    lines: tuple[LineAmounts, ...] = ()
 
     def amount_total_refunded(self, amount_total: int) -> int:
         """The refunded total to record: a full refund without the field is the whole order."""
@@ -74,6 +76,8 @@ class Totals:
     tax_exclusive: bool = True
     shipping_name: str | None = None
     shipping_address: Mapping[str, Any] | None = None
+    # Stripe's line items, when the session came with them (expanded or listed).
+    lines: tuple[LineAmounts, ...] = ()
 
 
 def session_totals(obj: Mapping[str, Any]) -> Totals:
@@ -99,6 +103,7 @@ def session_totals(obj: Mapping[str, Any]) -> Totals:
         tax_exclusive=exclusive,
         shipping_name=_text(shipping, "name"),
         shipping_address={k: v for k, v in address.items() if isinstance(v, str)} or None,
+        lines=line_amounts(obj.get("line_items")),
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
@@ -30,6 +30,10 @@ from storefront.carts import (
     shipping_offer,
 )
 from storefront.orders import OrderStatus, timestamp
+from storefront.paid_lines import lines_mismatch
+
+if TYPE_CHECKING:
+    from storefront.evidence import EventOutcome
 
 Conn = asyncpg.Connection
 
@@ -93,7 +97,8 @@ class PostgresCart:
     async def order_lines(self, order_id: int) -> list[dict[str, Any]]:
         """The order's lines: name, quantity, unit amount, reservation state."""
         rows = await self.pool.fetch(
-            "SELECT l.product_id, l.name, l.quantity, l.unit_amount, l.reservation, p.slug"
+            "SELECT l.product_id, l.name, l.quantity, l.unit_amount, l.reservation, p.slug,"
+            " l.amount_discount, l.amount_tax, l.amount_total"
             " FROM order_lines l JOIN products p ON p.id = l.product_id"
             " WHERE l.order_id = $1 ORDER BY l.id",
             order_id,
@@ -343,3 +348,29 @@ async def _mark(conn: Conn, line_id: int, before: str, after: str) -> None:
         line_id,
         before,
     )
+
+
+async def record_line_amounts(conn: Conn, order_id: int, paid: EventOutcome) -> str | None:
+    """Store each line's discount, tax and total from Stripe's line items; a flag reason or None.
+
+    Nothing is stored when the line items do not fit the order (the flag says why)
+    or when Stripe's answer came without them.
+    """
+    if not paid.lines:
+        return None
+    ours = await conn.fetch(
+        "SELECT id, name, quantity, unit_amount FROM order_lines WHERE order_id = $1 ORDER BY id",
+        order_id,
+    )
+    if (reason := lines_mismatch(ours, paid)) is not None:
+        return f"line items refused: {reason}"
+    for row, line in zip(ours, paid.lines, strict=True):
+        await conn.execute(
+            "UPDATE order_lines SET amount_discount = $1, amount_tax = $2, amount_total = $3"
+            " WHERE id = $4",
+            line.discount,
+            line.tax,
+            line.total,
+            row["id"],
+        )
+    return None

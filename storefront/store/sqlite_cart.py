@@ -27,9 +27,11 @@ from storefront.carts import (
     shipping_offer,
 )
 from storefront.orders import OrderStatus, timestamp
+from storefront.paid_lines import lines_mismatch
 
 if TYPE_CHECKING:
     from storefront.db import Database
+    from storefront.evidence import EventOutcome
 
     _Base = Database
 else:
@@ -77,7 +79,8 @@ class CartQueries(_Base):
     async def order_lines(self, order_id: int) -> list[dict[str, Any]]:
         """The order's lines: name, quantity, unit amount, reservation state."""
         rows = await self.fetch_all(
-            "SELECT l.product_id, l.name, l.quantity, l.unit_amount, l.reservation, p.slug"
+            "SELECT l.product_id, l.name, l.quantity, l.unit_amount, l.reservation, p.slug,"
+            " l.amount_discount, l.amount_tax, l.amount_total"
             " FROM order_lines l JOIN products p ON p.id = l.product_id"
             " WHERE l.order_id = ? ORDER BY l.id",
             (order_id,),
@@ -290,6 +293,29 @@ def settle_stock(conn: sqlite3.Connection, order_id: int, new: OrderStatus) -> s
         _mark(conn, line["id"], "released", "converted")
     if oversold:
         return "paid after its stock was released, and none is left of: " + ", ".join(oversold)
+    return None
+
+
+def record_line_amounts(conn: sqlite3.Connection, order_id: int, paid: EventOutcome) -> str | None:
+    """Store each line's discount, tax and total from Stripe's line items; a flag reason or None.
+
+    Nothing is stored when the line items do not fit the order (the flag says why)
+    or when Stripe's answer came without them.
+    """
+    if not paid.lines:
+        return None
+    ours = conn.execute(
+        "SELECT id, name, quantity, unit_amount FROM order_lines WHERE order_id = ? ORDER BY id",
+        (order_id,),
+    ).fetchall()
+    if (reason := lines_mismatch(ours, paid)) is not None:
+        return f"line items refused: {reason}"
+    for row, line in zip(ours, paid.lines, strict=True):
+        conn.execute(
+            "UPDATE order_lines SET amount_discount = ?, amount_tax = ?, amount_total = ?"
+            " WHERE id = ?",
+            (line.discount, line.tax, line.total, row["id"]),
+        )
     return None
 
 

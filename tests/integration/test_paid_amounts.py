@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from storefront.catalog import read_products_file
-from tests.integration.test_cart_journey import post, shopper
+from tests.integration.test_cart_journey import post, shopper, stripe_post
 from tests.live import ROOT, LiveStack, live_database_url
 from tests.money import assert_money_invariant
 
@@ -115,3 +115,80 @@ async def test_a_digital_order_was_offered_no_shipping(stack: LiveStack) -> None
     await complete(stack, session_id)
     await stack.wait_for_status(token, "paid")
     assert (await stack.order(token))["flag_reason"] is None
+
+
+async def promotion(stack: LiveStack, code: str = "TENOFF") -> None:
+    """A 10 % promotion code, made as the shopkeeper's Dashboard would."""
+    coupon = await stripe_post(stack, "coupons", {"percent_off": "10"})
+    await stripe_post(
+        stack,
+        "promotion_codes",
+        {"promotion[type]": "coupon", "promotion[coupon]": coupon["id"], "code": code},
+    )
+
+
+async def assert_lines_are_stripes(stack: LiveStack, token: str, session_id: str) -> None:
+    """The order's lines hold Stripe's per-line amounts, and they add up to what was paid."""
+    order = await stack.order(token)
+    assert order["flag_reason"] is None
+    stripe_lines = stack.sandbox_state.sessions[session_id].line_items_list()["data"]
+    ours = await stack.db.fetch_all(
+        "SELECT name, quantity, unit_amount, amount_discount, amount_tax, amount_total"
+        " FROM order_lines WHERE order_id = ? ORDER BY id",
+        (order["id"],),
+    )
+    assert [
+        (r["quantity"], r["amount_discount"], r["amount_tax"], r["amount_total"]) for r in ours
+    ] == [
+        (x["quantity"], x["amount_discount"], x["amount_tax"], x["amount_total"])
+        for x in stripe_lines
+    ]
+    assert all(r["amount_discount"] > 0 and r["amount_tax"] > 0 for r in ours)
+    assert sum(r["amount_discount"] for r in ours) == order["amount_discount"]
+    # What the lines do not account for is shipping and the tax on it.
+    left = order["amount_paid"] - sum(r["amount_total"] for r in ours)
+    assert left == order["amount_shipping"] + order["amount_tax"] - sum(
+        r["amount_tax"] for r in ours
+    )
+
+
+async def test_each_line_stores_what_stripe_says_it_cost(stack: LiveStack) -> None:
+    await promotion(stack)
+    session_id, token = await check_out(stack, **{"enamel-mug": 2, "canvas-tote": 1})
+    await complete(
+        stack, session_id, shipping_rate=rate(stack, session_id, 500), promotion_code="TENOFF"
+    )
+    await stack.wait_for_status(token, "paid")
+    await assert_lines_are_stripes(stack, token, session_id)
+    async with aiohttp.ClientSession() as http, http.get(f"{stack.shop_url}/orders/{token}") as r:
+        receipt = await r.text()
+    order = await stack.order(token)
+    line = await stack.db.fetch_one(
+        "SELECT amount_discount, amount_total FROM order_lines WHERE order_id = ? ORDER BY id",
+        (order["id"],),
+    )
+    assert line is not None
+    for amount in (line["amount_discount"], line["amount_total"]):
+        assert f"€{amount / 100:.2f}" in receipt
+
+
+async def test_the_success_page_stores_the_lines_when_the_webhook_is_lost(
+    tmp_path: Path,
+) -> None:
+    async with LiveStack(
+        tmp_path / "shop.sqlite3", shop_env=SHOP_ENV, drop_first_rate=1.0, retry_schedule=()
+    ) as lost:
+        products = read_products_file(ROOT / "data" / "products.toml")
+        await lost.db.save_products([dataclasses.replace(p, physical=True) for p in products])
+        await promotion(lost)
+        session_id, token = await check_out(lost, **{"enamel-mug": 1, "dotted-notebook": 3})
+        await complete(
+            lost, session_id, shipping_rate=rate(lost, session_id, 1500), promotion_code="TENOFF"
+        )
+        assert (await lost.order(token))["status"] == "pending"  # no webhook came
+        url = f"{lost.shop_url}/orders/{token}?session_id={session_id}"
+        async with aiohttp.ClientSession() as http, http.get(url) as response:
+            assert response.status == 200
+        assert (await lost.order(token))["status"] == "paid"
+        await assert_lines_are_stripes(lost, token, session_id)
+        assert_money_invariant(lost.location, lost.sandbox_state)
