@@ -7,7 +7,16 @@ import secrets
 import time
 from typing import TYPE_CHECKING
 
-from quart import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from quart import (
+    Blueprint,
+    Response,
+    current_app,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from storefront.carts import Cart, LineRequest, OutOfStock, QuantityError, is_cart_token
 from storefront.carts import parse_quantity as _parse_quantity
@@ -56,6 +65,14 @@ async def current_cart(db: Store) -> tuple[int | None, Cart]:
 async def cart_count(db: Store) -> int:
     """How many items this shopper's cart holds (for the header)."""
     return (await current_cart(db))[1].count
+
+
+@bp.app_template_global()
+async def shopper_cart_count() -> int | None:
+    """The header's count on pages that do not pass one (None outside a request)."""
+    if not has_request_context():
+        return None
+    return await cart_count(current_app.extensions["db"])
 
 
 def _quantity(raw: str | None) -> int:
