@@ -47,8 +47,10 @@ async def apply_event(
     if outcome is not None and payments is not None:
         outcome = await _trace_to_session(db, payments, outcome)
         outcome = await _vouch_for_refund(db, payments, outcome)
-        outcome = await _with_line_items(db, payments, outcome)
     result, order_id, reason = await db.record_and_apply(event.id, event.type, outcome)
+    if result is EventResult.APPLIED and order_id is not None and payments is not None:
+        assert outcome is not None
+        await _record_line_items(db, payments, order_id, outcome)
     if result is EventResult.FLAGGED:
         log.warning(
             "order_id=%s flagged by event %s (%s): %s", order_id, event.id, event.type, reason
@@ -83,25 +85,25 @@ async def _trace_to_session(
     )
 
 
-async def _with_line_items(
-    db: Store, payments: PaymentGateway, outcome: EventOutcome
-) -> EventOutcome:
-    # A webhook's session carries no line items, and what each line cost is
-    # stored with the payment: ask Stripe, outside the write transaction. Only
-    # for an order the event may yet move (a repeat must not spend an API call),
-    # and a failed look-up never holds the payment up: it is recorded without them.
+async def _record_line_items(
+    db: Store, payments: PaymentGateway, order_id: int, outcome: EventOutcome
+) -> None:
+    # A webhook's session carries no line items. Ask for them only once the
+    # order has moved, in a transaction of their own: the payment never waits
+    # on this call (a dispute racing in must find the order paid), a repeated
+    # event spends no call, and a failed look-up leaves the lines without them.
     money = (OrderStatus.PAID, OrderStatus.PROCESSING)
     if outcome.status not in money or outcome.lines or not outcome.session_id:
-        return outcome
-    order = await db.find_order(session_id=outcome.session_id, order_token=outcome.order_token)
-    if order is None or order.status.is_settled or order.status is outcome.status:
-        return outcome
+        return
     try:
         lines = await payments.line_items(outcome.session_id)
     except PaymentError as error:
-        log.warning("order_id=%s: line items not fetched: %s", order.id, error)
-        return outcome
-    return dataclasses.replace(outcome, lines=lines)
+        log.warning("order_id=%s: line items not fetched: %s", order_id, error)
+        return
+    if lines and (
+        reason := await db.record_lines(order_id, dataclasses.replace(outcome, lines=lines))
+    ):
+        log.warning("order_id=%s flagged: %s", order_id, reason)
 
 
 def _pays(session: CheckoutSession, payment_intent: str | None) -> bool:

@@ -165,6 +165,12 @@ class Store(BackOfficeStore, Protocol):
     async def offer_shipping(self, order_id: int, amounts: Sequence[int]) -> None:
         """Record the shipping amounts the order's session offers (checked when it is paid)."""
 
+    async def record_lines(self, order_id: int, paid: EventOutcome) -> str | None:
+        """Store a paid order's line amounts learnt after its move; the flag reason or None.
+
+        Only for a paid or processing order; lines that do not fit flag it instead.
+        """
+
     async def stock_report(self) -> dict[str, tuple[int | None, int, int]]:
         """Per product slug: stock, reserved, and the units active reservations hold."""
 

@@ -125,6 +125,21 @@ class PostgresCart:
                 OrderStatus.PENDING.value,
             )
 
+    async def record_lines(self, order_id: int, paid: EventOutcome) -> str | None:
+        """Store a paid order's line amounts learnt after its move; the flag reason or None."""
+        from storefront.store.postgres_writes import flag  # it imports this module
+
+        async with self._transaction() as conn:
+            status = await conn.fetchval(
+                "SELECT status FROM orders WHERE id = $1 FOR UPDATE", order_id
+            )
+            if status not in (OrderStatus.PAID, OrderStatus.PROCESSING):
+                return None
+            reason = await record_line_amounts(conn, order_id, paid)
+            if reason is not None:
+                await flag(conn, order_id, reason)
+            return reason
+
     async def stock_report(self) -> dict[str, tuple[int | None, int, int]]:
         """Per product slug: stock, reserved, and the units active reservations hold."""
         rows = await self.pool.fetch(

@@ -102,6 +102,10 @@ class CartQueries(_Base):
         """Record the shipping amounts the order's session offers (checked when it is paid)."""
         await self.write(_offer_shipping, order_id, shipping_offer(amounts))
 
+    async def record_lines(self, order_id: int, paid: EventOutcome) -> str | None:
+        """Store a paid order's line amounts learnt after its move; the flag reason or None."""
+        return await self.write(_record_lines, order_id, paid)
+
     async def stock_report(self) -> dict[str, tuple[int | None, int, int]]:
         """Per product slug: stock, reserved, and the units active reservations hold."""
         rows = await self.fetch_all(
@@ -317,6 +321,18 @@ def record_line_amounts(conn: sqlite3.Connection, order_id: int, paid: EventOutc
             (line.discount, line.tax, line.total, row["id"]),
         )
     return None
+
+
+def _record_lines(conn: sqlite3.Connection, order_id: int, paid: EventOutcome) -> str | None:
+    from storefront.store.sqlite import flag  # the store module imports this one
+
+    status = conn.execute("SELECT status FROM orders WHERE id = ?", (order_id,)).fetchone()
+    if status is None or status["status"] not in (OrderStatus.PAID, OrderStatus.PROCESSING):
+        return None
+    reason = record_line_amounts(conn, order_id, paid)
+    if reason is not None:
+        flag(conn, order_id, reason)
+    return reason
 
 
 def _lines(conn: sqlite3.Connection, order_id: int, state: str) -> list[sqlite3.Row]:

@@ -141,3 +141,34 @@ async def test_stripes_line_amounts_are_stored_on_payment_or_flag_the_order(
     assert order.flag_reason is not None and "line items refused" in order.flag_reason
     left = await store.fetch_all("SELECT amount_total FROM order_lines WHERE order_id = ?", (bad,))
     assert [r["amount_total"] for r in left] == [None, None]
+
+
+async def test_line_amounts_learnt_after_the_move_are_stored_only_on_a_paid_order(
+    store: AnyStore,
+) -> None:
+    lines = (LineAmounts(2, 3600, 0, 0, 3600), LineAmounts(1, 900, 0, 0, 900))
+    paid = EventOutcome(
+        status=OrderStatus.PAID,
+        amount=4500,
+        currency="eur",
+        subtotal=4500,
+        discount=0,
+        shipping=0,
+        tax=0,
+    )
+    pending = await order_of(store, 2)
+    assert await store.record_lines(pending, dataclasses.replace(paid, lines=lines)) is None
+    order_id = await order_of(store, 2)
+    assert (await store.apply_outcome(order_id, paid, "test"))[2]  # a webhook: no lines
+    assert await store.record_lines(order_id, dataclasses.replace(paid, lines=lines)) is None
+    rows = await store.fetch_all(
+        "SELECT order_id, amount_total FROM order_lines WHERE amount_total IS NOT NULL"
+    )
+    assert [(r["order_id"], r["amount_total"]) for r in rows] == [
+        (order_id, 3600),
+        (order_id, 900),
+    ]
+    reason = await store.record_lines(order_id, dataclasses.replace(paid, lines=lines[:1]))
+    assert reason is not None and "1 line items for an order of 2" in reason
+    flagged = await store.order_by_id(order_id)
+    assert flagged is not None and flagged.flag_reason == reason
