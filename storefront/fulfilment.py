@@ -95,6 +95,8 @@ async def _record_line_items(
     money = (OrderStatus.PAID, OrderStatus.PROCESSING)
     if outcome.status not in money or outcome.lines or not outcome.session_id:
         return
+    if outcome.discount == 0 and outcome.tax == 0:
+        return  # the move stored each line at its price: nothing to ask
     try:
         lines = await payments.line_items(outcome.session_id)
     except PaymentError as error:

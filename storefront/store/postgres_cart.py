@@ -372,6 +372,13 @@ async def record_line_amounts(conn: Conn, order_id: int, paid: EventOutcome) -> 
     or when Stripe's answer came without them.
     """
     if not paid.lines:
+        if paid.discount == 0 and paid.tax == 0:
+            # Nothing taken off or added: each line cost its price times its quantity.
+            await conn.execute(
+                "UPDATE order_lines SET amount_discount = 0, amount_tax = 0,"
+                " amount_total = unit_amount * quantity WHERE order_id = $1",
+                order_id,
+            )
         return None
     ours = await conn.fetch(
         "SELECT id, name, quantity, unit_amount FROM order_lines WHERE order_id = $1 ORDER BY id",

@@ -307,6 +307,13 @@ def record_line_amounts(conn: sqlite3.Connection, order_id: int, paid: EventOutc
     or when Stripe's answer came without them.
     """
     if not paid.lines:
+        if paid.discount == 0 and paid.tax == 0:
+            # Nothing taken off or added: each line cost its price times its quantity.
+            conn.execute(
+                "UPDATE order_lines SET amount_discount = 0, amount_tax = 0,"
+                " amount_total = unit_amount * quantity WHERE order_id = ?",
+                (order_id,),
+            )
         return None
     ours = conn.execute(
         "SELECT id, name, quantity, unit_amount FROM order_lines WHERE order_id = ? ORDER BY id",

@@ -198,3 +198,33 @@ async def test_the_success_page_stores_the_lines_when_the_webhook_is_lost(
         assert (await lost.order(token))["status"] == "paid"
         await assert_lines_are_stripes(lost, token, session_id)
         assert_money_invariant(lost.location, lost.sandbox_state)
+
+
+async def test_without_discount_or_tax_the_lines_are_stored_without_asking_stripe(
+    tmp_path: Path,
+) -> None:
+    env = {**SHOP_ENV, "STOREFRONT_AUTOMATIC_TAX": "false"}
+    async with LiveStack(tmp_path / "shop.sqlite3", shop_env=env) as live:
+        products = read_products_file(ROOT / "data" / "products.toml")
+        await live.db.save_products(
+            [dataclasses.replace(p, physical=p.slug != "mountain-poster") for p in products]
+        )
+        session_id, token = await check_out(live, **{"mountain-poster": 2, "enamel-mug": 1})
+        before = live.sandbox_state.stats["api_requests"]
+        await complete(live, session_id, shipping_rate=rate(live, session_id, 500))
+        await live.wait_for_status(token, "paid")
+        order = await live.order(token)
+        rows = await live.db.fetch_all(
+            "SELECT quantity, unit_amount, amount_discount, amount_tax, amount_total"
+            " FROM order_lines WHERE order_id = ? ORDER BY id",
+            (order["id"],),
+        )
+        assert [(r["amount_discount"], r["amount_tax"]) for r in rows] == [(0, 0), (0, 0)]
+        assert [r["amount_total"] for r in rows] == [
+            r["unit_amount"] * r["quantity"] for r in rows
+        ]
+        assert sum(r["amount_total"] for r in rows) + 500 == order["amount_paid"]
+        await live.sandbox_state.wait_idle(15)
+        # The webhook applied the payment without a line-items call.
+        assert live.sandbox_state.stats["api_requests"] == before
+        assert_money_invariant(live.location, live.sandbox_state)
