@@ -71,7 +71,11 @@ CREATE TABLE IF NOT EXISTS orders (
     fulfilment        TEXT    NOT NULL DEFAULT 'unfulfilled'
                       CHECK (fulfilment IN ('unfulfilled', 'shipped', 'delivered')),
     tracking_note     TEXT,
-    fulfilled_at      TEXT
+    fulfilled_at      TEXT,
+    -- The shipping amounts (minor units, comma-separated) offered for the
+    -- order's session: '' none; NULL unknown (orders from before revision 0005).
+    -- A paid shipping amount must be one of them, or the order is flagged.
+    shipping_offered  TEXT    DEFAULT ''
 );
 
 CREATE INDEX IF NOT EXISTS orders_open_by_age ON orders (status, created_at)
@@ -93,6 +97,11 @@ CREATE TABLE IF NOT EXISTS order_lines (
     unit_amount     INTEGER NOT NULL CHECK (unit_amount > 0),
     reservation     TEXT    NOT NULL DEFAULT 'none'
                     CHECK (reservation IN ('none', 'active', 'released', 'converted')),
+    -- What Stripe's line item says was paid for this line, once the order is:
+    -- amount_total = unit_amount * quantity - amount_discount + exclusive tax.
+    amount_discount INTEGER,
+    amount_tax      INTEGER,
+    amount_total    INTEGER,
     UNIQUE (order_id, product_id)
 );
 CREATE INDEX IF NOT EXISTS order_lines_active ON order_lines (order_id)

@@ -62,12 +62,13 @@ def create_app(
         receipts,
         security,
         static_files,
+        stock_live,
         webhooks,
     )
     from storefront.admin import auth as admin_auth
     from storefront.admin import views as admin_views
 
-    for module in (catalog, checkout, cart, receipts, webhooks, admin_views):
+    for module in (catalog, checkout, cart, receipts, webhooks, admin_views, stock_live):
         app.register_blueprint(module.bp)
     app.extensions["admin_auth"] = admin_auth.Auth(
         admin_auth.Passwords(),

@@ -5,8 +5,18 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from typing import TYPE_CHECKING
 
-from quart import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from quart import (
+    Blueprint,
+    Response,
+    current_app,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from storefront.carts import Cart, LineRequest, OutOfStock, QuantityError, is_cart_token
 from storefront.carts import parse_quantity as _parse_quantity
@@ -27,7 +37,11 @@ from storefront.errors import (
     TooManyCheckouts,
 )
 from storefront.payments import CheckoutLine, CheckoutRequest
+from storefront.stock_live import card_sold_out, cart_sold_out
 from storefront.store import Store
+
+if TYPE_CHECKING:
+    from storefront.catalog import Product
 
 log = logging.getLogger(__name__)
 bp = Blueprint("cart", __name__)
@@ -53,6 +67,14 @@ async def cart_count(db: Store) -> int:
     return (await current_cart(db))[1].count
 
 
+@bp.app_template_global()
+async def shopper_cart_count() -> int | None:
+    """The header's count on pages that do not pass one (None outside a request)."""
+    if not has_request_context():
+        return None
+    return await cart_count(current_app.extensions["db"])
+
+
 def _quantity(raw: str | None) -> int:
     try:
         return _parse_quantity(raw)
@@ -60,13 +82,13 @@ def _quantity(raw: str | None) -> int:
         raise BadQuantity(str(error)) from None
 
 
-async def _product(db: Store, slug: str) -> int:
+async def _product(db: Store, slug: str) -> Product:
     product = await db.product_by_slug(slug)
     if product is None:
         raise ProductNotFound()
     if not product.active:
         raise ProductUnavailable()
-    return product.id
+    return product
 
 
 def _with_cookie(response: Response, token: str) -> Response:
@@ -111,9 +133,16 @@ async def add(slug: str) -> Response:
     db = current_app.extensions["db"]
     form = await request.form
     quantity = _quantity(form.get("quantity", "1"))
-    product_id = await _product(db, slug)
+    product = await _product(db, slug)
+    if product.sold_out:
+        # A page opened before the last one went: say so, and show the card sold out.
+        error = SoldOut(((product.name, 0),))
+        error.message = f"Sorry, {product.name} is sold out, so nothing was added to your cart."
+        if _htmx():
+            return await card_sold_out(db, slug, error)
+        raise error
     try:
-        token = await db.add_to_cart(_token(), product_id, quantity)
+        token = await db.add_to_cart(_token(), product.id, quantity)
     except QuantityError as error:
         raise BadQuantity(str(error)) from None
     if _htmx():
@@ -163,9 +192,15 @@ async def checkout() -> Response:
     attempt = form.get("attempt")
     db = current_app.extensions["db"]
     cart_id, cart = await current_cart(db)
-    url = await start_cart_checkout(
-        db, cart_id, cart, attempt if attempt and ATTEMPT.match(attempt) else None
-    )
+    try:
+        url = await start_cart_checkout(
+            db, cart_id, cart, attempt if attempt and ATTEMPT.match(attempt) else None
+        )
+    except SoldOut as error:
+        if not _htmx():
+            raise
+        # The lines that ran out say so, and the button waits for a smaller quantity.
+        return await cart_sold_out(db, error)
     return send_to_payment(url)
 
 

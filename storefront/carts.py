@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +52,18 @@ def new_order_number() -> str:
     """A short order number shoppers can quote, e.g. ``K7M-4Q2P`` (about 40 bits)."""
     chars = "".join(secrets.choice(_NUMBER_ALPHABET) for _ in range(8))
     return f"{chars[:3]}-{chars[3:]}"
+
+
+def available(stock: int | None, reserved: int, active: object = True) -> int | None:
+    """Units that can still be sold: None when unlimited, never below zero, 0 off sale."""
+    if not active:
+        return 0
+    return None if stock is None else max(stock - reserved, 0)
+
+
+def shipping_offer(amounts: Iterable[int]) -> str:
+    """The shipping amounts offered, as an order stores them ('' when none)."""
+    return ",".join(str(amount) for amount in sorted(set(amounts)))
 
 
 @dataclass(frozen=True)
@@ -133,6 +145,11 @@ class Cart:
     def physical(self) -> bool:
         """Whether anything must be shipped."""
         return any(line.physical for line in self.lines)
+
+    @property
+    def short(self) -> bool:
+        """Whether some line asks for more than is left (checkout would be refused)."""
+        return any(line.short for line in self.lines)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from storefront.errors import (
 )
 from storefront.fulfilment import abort_order
 from storefront.payments import CheckoutRequest, PaymentError, PaymentGateway, ShippingRate
+from storefront.stock_live import card_sold_out
 from storefront.store import Store
 
 if TYPE_CHECKING:
@@ -47,16 +48,23 @@ async def checkout(slug: str) -> Response:
         raise TooManyCheckouts(wait)
     form = await request.form
     settings = current_app.config["SETTINGS"]
-    url = await start_checkout(
-        current_app.extensions["db"],
-        current_app.extensions["payments"],
-        settings.base_url,
-        slug,
-        attempt=form.get("attempt"),
-        allowed_payment_method_types=settings.allowed_payment_methods,
-        expires_after=settings.checkout_expires_after,
-        options=CheckoutOptions.from_settings(settings),
-    )
+    db = current_app.extensions["db"]
+    try:
+        url = await start_checkout(
+            db,
+            current_app.extensions["payments"],
+            settings.base_url,
+            slug,
+            attempt=form.get("attempt"),
+            allowed_payment_method_types=settings.allowed_payment_methods,
+            expires_after=settings.checkout_expires_after,
+            options=CheckoutOptions.from_settings(settings),
+        )
+    except SoldOut as error:
+        if request.headers.get("HX-Request") != "true":
+            raise
+        # The card that was pressed shows what is left now, not only a message.
+        return await card_sold_out(db, slug, error)
     return send_to_payment(url)
 
 
@@ -160,6 +168,11 @@ async def open_session(
     Stripe unreachable aborts the order (releasing its stock); an order given
     up on meanwhile has its new session expired at once.
     """
+    if checkout_request.shipping_rates:
+        # Written down before Stripe is asked: the paid shipping is checked against it.
+        await db.offer_shipping(
+            order.id, [rate.amount for rate in checkout_request.shipping_rates]
+        )
     try:
         session = await payments.create_checkout_session(checkout_request)
     except PaymentError as error:

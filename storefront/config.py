@@ -93,6 +93,8 @@ class Settings:
     )
     allow_promotion_codes: bool = True
     automatic_tax: bool = False
+    # Seconds between an open page's checks for products selling out (0: off).
+    stock_poll_interval: int = 5
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -165,6 +167,7 @@ class Settings:
             shipping_rates=_rates(environ),
             allow_promotion_codes=_flag(environ, "STOREFRONT_ALLOW_PROMOTION_CODES", True),
             automatic_tax=_flag(environ, "STOREFRONT_AUTOMATIC_TAX", False),
+            stock_poll_interval=_int(environ, "STOREFRONT_STOCK_POLL_INTERVAL", 5, 0, 3600),
         )
 
 

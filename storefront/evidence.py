@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from storefront.orders import Move, OrderStatus
+from storefront.paid_lines import LineAmounts, line_amounts
 
 
 def status_from_session(session: Mapping[str, Any]) -> OrderStatus | None:
@@ -55,6 +56,7 @@ class EventOutcome:
     tax_exclusive: bool = True
     shipping_name: str | None = None
     shipping_address: Mapping[str, Any] | None = None
+    lines: tuple[LineAmounts, ...] = ()
 
     def amount_total_refunded(self, amount_total: int) -> int:
         """The refunded total to record: a full refund without the field is the whole order."""
@@ -74,6 +76,8 @@ class Totals:
     tax_exclusive: bool = True
     shipping_name: str | None = None
     shipping_address: Mapping[str, Any] | None = None
+    # Stripe's line items, when the session came with them (expanded or listed).
+    lines: tuple[LineAmounts, ...] = ()
 
 
 def session_totals(obj: Mapping[str, Any]) -> Totals:
@@ -99,6 +103,7 @@ def session_totals(obj: Mapping[str, Any]) -> Totals:
         tax_exclusive=exclusive,
         shipping_name=_text(shipping, "name"),
         shipping_address={k: v for k, v in address.items() if isinstance(v, str)} or None,
+        lines=line_amounts(obj.get("line_items")),
     )
 
 
@@ -233,6 +238,8 @@ def mismatch(order: Mapping[str, Any], outcome: EventOutcome) -> str | None:
         )
     if (reason := _amount_mismatch(order, outcome)) is not None:
         return reason
+    if (reason := _shipping_mismatch(order, outcome)) is not None:
+        return reason
     stored_intent = order["payment_intent"]
     if outcome.status is OrderStatus.REFUNDED:
         paid_here = order["status"] == OrderStatus.PAID and stored_intent == outcome.payment_intent
@@ -277,6 +284,32 @@ def _amount_mismatch(order: Mapping[str, Any], outcome: EventOutcome) -> str | N
     if outcome.amount != total:
         return f"says {outcome.amount} but its own parts add up to {total}"
     return None
+
+
+def offered_shipping(raw: str | None) -> frozenset[int] | None:
+    """The shipping amounts an order's session was offered (None: never recorded)."""
+    if raw is None:
+        return None
+    return frozenset(int(part) for part in raw.split(",") if part.isdigit())
+
+
+def _shipping_mismatch(order: Mapping[str, Any], outcome: EventOutcome) -> str | None:
+    """Why a paid session's shipping is not one the shop offered it, or None.
+
+    Rates are chosen on Stripe's page, but only among those the shop sent; an
+    amount outside them (or any for an order offered none) is not ours.
+    """
+    keys = order.keys()  # type: ignore[attr-defined]
+    if outcome.status is OrderStatus.REFUNDED or outcome.shipping is None:
+        return None
+    offered = offered_shipping(order["shipping_offered"]) if "shipping_offered" in keys else None
+    if offered is None or outcome.shipping in offered or (outcome.shipping == 0 and not offered):
+        return None
+    choices = ", ".join(str(amount) for amount in sorted(offered)) or "none"
+    return (
+        f"charges {_money(outcome.shipping, outcome.currency)} for shipping, "
+        f"but the shop offered {choices}"
+    )
 
 
 class EventResult(StrEnum):

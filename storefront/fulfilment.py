@@ -48,6 +48,9 @@ async def apply_event(
         outcome = await _trace_to_session(db, payments, outcome)
         outcome = await _vouch_for_refund(db, payments, outcome)
     result, order_id, reason = await db.record_and_apply(event.id, event.type, outcome)
+    if result is EventResult.APPLIED and order_id is not None and payments is not None:
+        assert outcome is not None
+        await _record_line_items(db, payments, order_id, outcome)
     if result is EventResult.FLAGGED:
         log.warning(
             "order_id=%s flagged by event %s (%s): %s", order_id, event.id, event.type, reason
@@ -80,6 +83,29 @@ async def _trace_to_session(
         order_token=session.client_reference_id,
         vouched=_pays(session, outcome.payment_intent),
     )
+
+
+async def _record_line_items(
+    db: Store, payments: PaymentGateway, order_id: int, outcome: EventOutcome
+) -> None:
+    # A webhook's session carries no line items. Ask for them only once the
+    # order has moved, in a transaction of their own: the payment never waits
+    # on this call (a dispute racing in must find the order paid), a repeated
+    # event spends no call, and a failed look-up leaves the lines without them.
+    money = (OrderStatus.PAID, OrderStatus.PROCESSING)
+    if outcome.status not in money or outcome.lines or not outcome.session_id:
+        return
+    if outcome.discount == 0 and outcome.tax == 0:
+        return  # the move stored each line at its price: nothing to ask
+    try:
+        lines = await payments.line_items(outcome.session_id)
+    except PaymentError as error:
+        log.warning("order_id=%s: line items not fetched: %s", order_id, error)
+        return
+    if lines and (
+        reason := await db.record_lines(order_id, dataclasses.replace(outcome, lines=lines))
+    ):
+        log.warning("order_id=%s flagged: %s", order_id, reason)
 
 
 def _pays(session: CheckoutSession, payment_intent: str | None) -> bool:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import stripe
 
 from storefront.evidence import Totals, session_totals
+from storefront.paid_lines import LineAmounts, line_amounts
 
 if TYPE_CHECKING:
     from storefront.catalog import NewProduct
@@ -176,6 +177,8 @@ class PaymentGateway(Protocol):
 
     async def expire_session(self, session_id: str) -> CheckoutSession: ...
 
+    async def line_items(self, session_id: str) -> tuple[LineAmounts, ...]: ...
+
     async def find_session_by_payment_intent(
         self, payment_intent: str
     ) -> CheckoutSession | None: ...
@@ -320,10 +323,23 @@ class StripePayments:
     async def retrieve_session(self, session_id: str) -> CheckoutSession:
         """Fetch a session's current state from Stripe."""
         try:
-            session = await self._v1.checkout.sessions.retrieve_async(session_id)
+            # With its line items, in the same call: what each line cost is stored when paid.
+            session = await self._v1.checkout.sessions.retrieve_async(
+                session_id, params={"expand": ["line_items"]}
+            )
         except stripe.StripeError as error:
             raise _payment_error(error) from error
         return _session(session)
+
+    async def line_items(self, session_id: str) -> tuple[LineAmounts, ...]:
+        """The session's line items as Stripe priced them (a cart holds at most 50)."""
+        try:
+            page = await self._v1.checkout.sessions.line_items.list_async(
+                session_id, params={"limit": 100}
+            )
+        except stripe.StripeError as error:
+            raise _payment_error(error) from error
+        return line_amounts(page.to_dict())
 
     async def expire_session(self, session_id: str) -> CheckoutSession:
         """Expire an open session so it can no longer be paid."""

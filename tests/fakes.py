@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 
+from storefront.paid_lines import LineAmounts
 from storefront.payments import (
     CheckoutRequest,
     CheckoutSession,
@@ -80,6 +81,10 @@ class FakePayments:
                 code="resource_missing",
             )
         return self.sessions[session_id]
+
+    async def line_items(self, session_id: str) -> tuple[LineAmounts, ...]:
+        """No line items: the fake's sessions state no breakdown."""
+        return ()
 
     async def expire_session(self, session_id: str) -> CheckoutSession:
         session = await self.retrieve_session(session_id)

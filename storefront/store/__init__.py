@@ -159,6 +159,18 @@ class Store(BackOfficeStore, Protocol):
     async def order_lines(self, order_id: int) -> list[dict[str, Any]]:
         """The order's lines: product, name, quantity, unit amount, reservation state."""
 
+    async def stock_levels(self, product_ids: Sequence[int]) -> dict[int, int | None]:
+        """Units left of each product (None: unlimited; 0: not on sale), in one small read."""
+
+    async def offer_shipping(self, order_id: int, amounts: Sequence[int]) -> None:
+        """Record the shipping amounts the order's session offers (checked when it is paid)."""
+
+    async def record_lines(self, order_id: int, paid: EventOutcome) -> str | None:
+        """Store a paid order's line amounts learnt after its move; the flag reason or None.
+
+        Only for a paid or processing order; lines that do not fit flag it instead.
+        """
+
     async def stock_report(self) -> dict[str, tuple[int | None, int, int]]:
         """Per product slug: stock, reserved, and the units active reservations hold."""
 

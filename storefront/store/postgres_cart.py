@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
@@ -24,10 +24,16 @@ from storefront.carts import (
     LineRequest,
     OutOfStock,
     QuantityError,
+    available,
     new_cart_token,
     new_order_number,
+    shipping_offer,
 )
 from storefront.orders import OrderStatus, timestamp
+from storefront.paid_lines import lines_mismatch
+
+if TYPE_CHECKING:
+    from storefront.evidence import EventOutcome
 
 Conn = asyncpg.Connection
 
@@ -91,12 +97,48 @@ class PostgresCart:
     async def order_lines(self, order_id: int) -> list[dict[str, Any]]:
         """The order's lines: name, quantity, unit amount, reservation state."""
         rows = await self.pool.fetch(
-            "SELECT l.product_id, l.name, l.quantity, l.unit_amount, l.reservation, p.slug"
+            "SELECT l.product_id, l.name, l.quantity, l.unit_amount, l.reservation, p.slug,"
+            " l.amount_discount, l.amount_tax, l.amount_total"
             " FROM order_lines l JOIN products p ON p.id = l.product_id"
             " WHERE l.order_id = $1 ORDER BY l.id",
             order_id,
         )
         return [dict(r) for r in rows]
+
+    async def stock_levels(self, product_ids: Sequence[int]) -> dict[int, int | None]:
+        """Units left of each product (None: unlimited; 0: not on sale), in one small read."""
+        if not product_ids:
+            return {}
+        rows = await self.pool.fetch(
+            "SELECT id, stock, reserved, active FROM products WHERE id = ANY($1::bigint[])",
+            list(product_ids),
+        )
+        return {r["id"]: available(r["stock"], r["reserved"], r["active"]) for r in rows}
+
+    async def offer_shipping(self, order_id: int, amounts: Sequence[int]) -> None:
+        """Record the shipping amounts the order's session offers (checked when it is paid)."""
+        async with self._transaction() as conn:
+            await conn.execute(
+                "UPDATE orders SET shipping_offered = $1 WHERE id = $2 AND status = $3",
+                shipping_offer(amounts),
+                order_id,
+                OrderStatus.PENDING.value,
+            )
+
+    async def record_lines(self, order_id: int, paid: EventOutcome) -> str | None:
+        """Store a paid order's line amounts learnt after its move; the flag reason or None."""
+        from storefront.store.postgres_writes import flag  # it imports this module
+
+        async with self._transaction() as conn:
+            status = await conn.fetchval(
+                "SELECT status FROM orders WHERE id = $1 FOR UPDATE", order_id
+            )
+            if status not in (OrderStatus.PAID, OrderStatus.PROCESSING):
+                return None
+            reason = await record_line_amounts(conn, order_id, paid)
+            if reason is not None:
+                await flag(conn, order_id, reason)
+            return reason
 
     async def stock_report(self) -> dict[str, tuple[int | None, int, int]]:
         """Per product slug: stock, reserved, and the units active reservations hold."""
@@ -321,3 +363,36 @@ async def _mark(conn: Conn, line_id: int, before: str, after: str) -> None:
         line_id,
         before,
     )
+
+
+async def record_line_amounts(conn: Conn, order_id: int, paid: EventOutcome) -> str | None:
+    """Store each line's discount, tax and total from Stripe's line items; a flag reason or None.
+
+    Nothing is stored when the line items do not fit the order (the flag says why)
+    or when Stripe's answer came without them.
+    """
+    if not paid.lines:
+        if paid.discount == 0 and paid.tax == 0:
+            # Nothing taken off or added: each line cost its price times its quantity.
+            await conn.execute(
+                "UPDATE order_lines SET amount_discount = 0, amount_tax = 0,"
+                " amount_total = unit_amount * quantity WHERE order_id = $1",
+                order_id,
+            )
+        return None
+    ours = await conn.fetch(
+        "SELECT id, name, quantity, unit_amount FROM order_lines WHERE order_id = $1 ORDER BY id",
+        order_id,
+    )
+    if (reason := lines_mismatch(ours, paid)) is not None:
+        return f"line items refused: {reason}"
+    for row, line in zip(ours, paid.lines, strict=True):
+        await conn.execute(
+            "UPDATE order_lines SET amount_discount = $1, amount_tax = $2, amount_total = $3"
+            " WHERE id = $4",
+            line.discount,
+            line.tax,
+            line.total,
+            row["id"],
+        )
+    return None

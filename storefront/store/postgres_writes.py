@@ -32,6 +32,7 @@ from storefront.store.postgres_cart import (
     empty_cart,
     insert_lines,
     order_number_for,
+    record_line_amounts,
     settle_stock,
 )
 
@@ -230,15 +231,17 @@ async def transition(
     )
     if count(status) != 1:
         return None
+    lines_reason = None
     if paid is not None and new in (OrderStatus.PAID, OrderStatus.PROCESSING):
         await _record_totals(conn, order_id, paid)
+        lines_reason = await record_line_amounts(conn, order_id, paid)
     stock_reason = await settle_stock(conn, order_id, new)
     if new is OrderStatus.PAID:
         cart_id = await conn.fetchval("SELECT cart_id FROM orders WHERE id = $1", order_id)
         if cart_id is not None:
             await empty_cart(conn, cart_id)
     # Both reasons, when a late payment also finds its units sold to someone else.
-    reason = "; ".join(r for r in (reason, stock_reason) if r) or None
+    reason = "; ".join(r for r in (reason, stock_reason, lines_reason) if r) or None
     if reason is not None:
         await flag(conn, order_id, reason)
     await _record(conn, order_id, new, source, stripe_event_id, note or reason)

@@ -40,6 +40,7 @@ from storefront.store.sqlite_cart import (
     empty_cart,
     insert_lines,
     order_number_for,
+    record_line_amounts,
     settle_stock,
 )
 
@@ -425,15 +426,17 @@ def transition(
     )
     if cursor.rowcount != 1:
         return None
+    lines_reason = None
     if paid is not None and new in (OrderStatus.PAID, OrderStatus.PROCESSING):
         _record_totals(conn, order_id, paid)
+        lines_reason = record_line_amounts(conn, order_id, paid)
     stock_reason = settle_stock(conn, order_id, new)
     if new is OrderStatus.PAID:
         cart = conn.execute("SELECT cart_id FROM orders WHERE id = ?", (order_id,)).fetchone()
         if cart["cart_id"] is not None:
             empty_cart(conn, cart["cart_id"])
     # Both reasons, when a late payment also finds its units sold to someone else.
-    reason = "; ".join(r for r in (reason, stock_reason) if r) or None
+    reason = "; ".join(r for r in (reason, stock_reason, lines_reason) if r) or None
     if reason is not None:
         flag(conn, order_id, reason)
     _record(conn, order_id, new, source, stripe_event_id, note or reason)

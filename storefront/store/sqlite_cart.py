@@ -21,13 +21,17 @@ from storefront.carts import (
     LineRequest,
     OutOfStock,
     QuantityError,
+    available,
     new_cart_token,
     new_order_number,
+    shipping_offer,
 )
 from storefront.orders import OrderStatus, timestamp
+from storefront.paid_lines import lines_mismatch
 
 if TYPE_CHECKING:
     from storefront.db import Database
+    from storefront.evidence import EventOutcome
 
     _Base = Database
 else:
@@ -75,12 +79,32 @@ class CartQueries(_Base):
     async def order_lines(self, order_id: int) -> list[dict[str, Any]]:
         """The order's lines: name, quantity, unit amount, reservation state."""
         rows = await self.fetch_all(
-            "SELECT l.product_id, l.name, l.quantity, l.unit_amount, l.reservation, p.slug"
+            "SELECT l.product_id, l.name, l.quantity, l.unit_amount, l.reservation, p.slug,"
+            " l.amount_discount, l.amount_tax, l.amount_total"
             " FROM order_lines l JOIN products p ON p.id = l.product_id"
             " WHERE l.order_id = ? ORDER BY l.id",
             (order_id,),
         )
         return [dict(r) for r in rows]
+
+    async def stock_levels(self, product_ids: Sequence[int]) -> dict[int, int | None]:
+        """Units left of each product (None: unlimited; 0: not on sale), in one small read."""
+        if not product_ids:
+            return {}
+        marks = ",".join("?" * len(product_ids))
+        rows = await self.fetch_all(
+            f"SELECT id, stock, reserved, active FROM products WHERE id IN ({marks})",
+            tuple(product_ids),
+        )
+        return {r["id"]: available(r["stock"], r["reserved"], r["active"]) for r in rows}
+
+    async def offer_shipping(self, order_id: int, amounts: Sequence[int]) -> None:
+        """Record the shipping amounts the order's session offers (checked when it is paid)."""
+        await self.write(_offer_shipping, order_id, shipping_offer(amounts))
+
+    async def record_lines(self, order_id: int, paid: EventOutcome) -> str | None:
+        """Store a paid order's line amounts learnt after its move; the flag reason or None."""
+        return await self.write(_record_lines, order_id, paid)
 
     async def stock_report(self) -> dict[str, tuple[int | None, int, int]]:
         """Per product slug: stock, reserved, and the units active reservations hold."""
@@ -91,6 +115,13 @@ class CartQueries(_Base):
             " GROUP BY p.id, p.slug, p.stock, p.reserved"
         )
         return {r["slug"]: (r["stock"], r["reserved"], r["held"]) for r in rows}
+
+
+def _offer_shipping(conn: sqlite3.Connection, order_id: int, offer: str) -> None:
+    conn.execute(
+        "UPDATE orders SET shipping_offered = ? WHERE id = ? AND status = ?",
+        (offer, order_id, OrderStatus.PENDING),
+    )
 
 
 def _cart_id(conn: sqlite3.Connection, token: str | None) -> int | None:
@@ -267,6 +298,48 @@ def settle_stock(conn: sqlite3.Connection, order_id: int, new: OrderStatus) -> s
     if oversold:
         return "paid after its stock was released, and none is left of: " + ", ".join(oversold)
     return None
+
+
+def record_line_amounts(conn: sqlite3.Connection, order_id: int, paid: EventOutcome) -> str | None:
+    """Store each line's discount, tax and total from Stripe's line items; a flag reason or None.
+
+    Nothing is stored when the line items do not fit the order (the flag says why)
+    or when Stripe's answer came without them.
+    """
+    if not paid.lines:
+        if paid.discount == 0 and paid.tax == 0:
+            # Nothing taken off or added: each line cost its price times its quantity.
+            conn.execute(
+                "UPDATE order_lines SET amount_discount = 0, amount_tax = 0,"
+                " amount_total = unit_amount * quantity WHERE order_id = ?",
+                (order_id,),
+            )
+        return None
+    ours = conn.execute(
+        "SELECT id, name, quantity, unit_amount FROM order_lines WHERE order_id = ? ORDER BY id",
+        (order_id,),
+    ).fetchall()
+    if (reason := lines_mismatch(ours, paid)) is not None:
+        return f"line items refused: {reason}"
+    for row, line in zip(ours, paid.lines, strict=True):
+        conn.execute(
+            "UPDATE order_lines SET amount_discount = ?, amount_tax = ?, amount_total = ?"
+            " WHERE id = ?",
+            (line.discount, line.tax, line.total, row["id"]),
+        )
+    return None
+
+
+def _record_lines(conn: sqlite3.Connection, order_id: int, paid: EventOutcome) -> str | None:
+    from storefront.store.sqlite import flag  # the store module imports this one
+
+    status = conn.execute("SELECT status FROM orders WHERE id = ?", (order_id,)).fetchone()
+    if status is None or status["status"] not in (OrderStatus.PAID, OrderStatus.PROCESSING):
+        return None
+    reason = record_line_amounts(conn, order_id, paid)
+    if reason is not None:
+        flag(conn, order_id, reason)
+    return reason
 
 
 def _lines(conn: sqlite3.Connection, order_id: int, state: str) -> list[sqlite3.Row]:

@@ -3,6 +3,7 @@ database): each release path, clean-up."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,7 +12,9 @@ import pytest
 
 from storefront.carts import MAX_QUANTITY, LineRequest, OutOfStock, QuantityError
 from storefront.catalog import NewProduct
+from storefront.evidence import EventOutcome
 from storefront.orders import OrderStatus, timestamp
+from storefront.paid_lines import LineAmounts
 from storefront.store.postgres import PostgresStore
 from storefront.store.sqlite import SQLiteStore
 
@@ -100,3 +103,72 @@ async def test_cart_limits_and_clean_up(store: AnyStore) -> None:
     assert await store.delete_stale_carts(3600) == 1
     assert await store.cart(token) is None
     assert await store.fetch_all("SELECT * FROM cart_items") == []
+
+
+async def test_stripes_line_amounts_are_stored_on_payment_or_flag_the_order(
+    store: AnyStore,
+) -> None:
+    # Two mugs and one e-book: 10 % off, 19 % tax on each line after its discount.
+    lines = (LineAmounts(2, 3600, 360, 616, 3856), LineAmounts(1, 900, 90, 154, 964))
+    paid = EventOutcome(
+        status=OrderStatus.PAID,
+        amount=3856 + 964,
+        currency="eur",
+        subtotal=4500,
+        discount=450,
+        shipping=0,
+        tax=770,
+        lines=lines,
+    )
+    good = await order_of(store, 2)
+    assert (await store.apply_outcome(good, paid, "test"))[2]
+    stored = await store.fetch_all(
+        "SELECT amount_discount, amount_tax, amount_total FROM order_lines"
+        " WHERE order_id = ? ORDER BY id",
+        (good,),
+    )
+    assert [tuple(r) for r in stored] == [(360, 616, 3856), (90, 154, 964)]
+    assert (await store.order_by_id(good)).flag_reason is None  # type: ignore[union-attr]
+
+    # Line items that do not add up to the session: paid all the same (the money
+    # matched), flagged, and nothing stored for the lines.
+    bad = await order_of(store, 2)
+    wrong = (LineAmounts(2, 3600, 300, 627, 3927), lines[1])
+    result = await store.apply_outcome(bad, dataclasses.replace(paid, lines=wrong), "test")
+    assert result[2]
+    order = await store.order_by_id(bad)
+    assert order is not None and order.status is OrderStatus.PAID
+    assert order.flag_reason is not None and "line items refused" in order.flag_reason
+    left = await store.fetch_all("SELECT amount_total FROM order_lines WHERE order_id = ?", (bad,))
+    assert [r["amount_total"] for r in left] == [None, None]
+
+
+async def test_line_amounts_learnt_after_the_move_are_stored_only_on_a_paid_order(
+    store: AnyStore,
+) -> None:
+    lines = (LineAmounts(2, 3600, 0, 0, 3600), LineAmounts(1, 900, 0, 0, 900))
+    paid = EventOutcome(
+        status=OrderStatus.PAID,
+        amount=4500,
+        currency="eur",
+        subtotal=4500,
+        discount=0,
+        shipping=0,
+        tax=0,
+    )
+    pending = await order_of(store, 2)
+    assert await store.record_lines(pending, dataclasses.replace(paid, lines=lines)) is None
+    order_id = await order_of(store, 2)
+    assert (await store.apply_outcome(order_id, paid, "test"))[2]  # a webhook: no lines
+    assert await store.record_lines(order_id, dataclasses.replace(paid, lines=lines)) is None
+    rows = await store.fetch_all(
+        "SELECT order_id, amount_total FROM order_lines WHERE amount_total IS NOT NULL"
+    )
+    assert [(r["order_id"], r["amount_total"]) for r in rows] == [
+        (order_id, 3600),
+        (order_id, 900),
+    ]
+    reason = await store.record_lines(order_id, dataclasses.replace(paid, lines=lines[:1]))
+    assert reason is not None and "1 line items for an order of 2" in reason
+    flagged = await store.order_by_id(order_id)
+    assert flagged is not None and flagged.flag_reason == reason

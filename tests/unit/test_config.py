@@ -100,6 +100,7 @@ NUMERIC = {
     "STOREFRONT_CHECKOUT_EXPIRES_AFTER": ("checkout_expires_after", "1800", 1800),
     "STOREFRONT_OUTBOX_INTERVAL": ("outbox_interval", "0.5", 0.5),
     "STOREFRONT_CART_MAX_AGE": ("cart_max_age", "7200", 7200),
+    "STOREFRONT_STOCK_POLL_INTERVAL": ("stock_poll_interval", "2", 2),
 }
 # Settings fields that no environment variable sets.
 NOT_FROM_ENV = {"max_body_bytes"}

@@ -103,3 +103,63 @@ def test_a_refund_must_return_what_was_paid() -> None:
         status=OrderStatus.REFUNDED, payment_intent="pi_1", amount=5000, currency="eur"
     )
     assert "says 5000" in (mismatch(paid_order, wrong) or "")
+
+
+# The shipping a paid session charges must be one the shop offered that session.
+
+
+def _row_offered(offered: str | None, subtotal: int = 1000) -> dict[str, object]:
+    return {
+        "stripe_session_id": "cs_1",
+        "token": "tok",
+        "currency": "eur",
+        "amount_total": subtotal,
+        "amount_paid": None,
+        "payment_intent": None,
+        "status": "pending",
+        "shipping_offered": offered,
+    }
+
+
+def _paid_with_shipping(shipping: int, subtotal: int = 1000) -> EventOutcome:
+    return EventOutcome(
+        status=OrderStatus.PAID,
+        session_id="cs_1",
+        order_token="tok",
+        amount=subtotal + shipping,
+        currency="eur",
+        subtotal=subtotal,
+        discount=0,
+        shipping=shipping,
+        tax=0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("offered", "shipping", "flagged"),
+    [
+        ("500,1500", 500, False),
+        ("500,1500", 1500, False),
+        ("500,1500", 700, True),
+        ("500,1500", 0, True),
+        ("0,900", 0, False),
+        ("", 0, False),
+        ("", 500, True),
+        (None, 700, False),  # an order from before the offer was recorded: not checked
+    ],
+)
+def test_paid_shipping_must_be_a_rate_the_shop_offered(
+    offered: str | None, shipping: int, flagged: bool
+) -> None:
+    reason = mismatch(_row_offered(offered), _paid_with_shipping(shipping))
+    assert (reason is not None) == flagged
+    if flagged:
+        assert reason is not None and "for shipping, but the shop offered" in reason
+
+
+def test_a_refund_is_never_held_to_the_shipping_offer() -> None:
+    row = {**_row_offered("500"), "status": "paid", "payment_intent": "pi_1", "amount_paid": 1700}
+    refund = EventOutcome(
+        status=OrderStatus.REFUNDED, payment_intent="pi_1", amount=1700, currency="eur"
+    )
+    assert mismatch(row, refund) is None
