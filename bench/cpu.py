@@ -7,6 +7,8 @@ this process, after a warm-up, and the worker's CPU time per request is printed
 (median of the rounds, with the spread). See ``bench/CPU.md``.
 
     .venv/bin/python -m bench.cpu webhook catalog checkout --requests 2000 --rounds 3
+    git archive COMMIT | tar -x -C /tmp/before   # then, to compare in alternating rounds:
+    .venv/bin/python -m bench.cpu webhook --before /tmp/before
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import asyncio
 import os
 import statistics
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from bench.procs import Server, servers
 
 TICKS = os.sysconf("SC_CLK_TCK")
 Send = Callable[[aiohttp.ClientSession, int], Awaitable[int]]
+WARM_UP = 200
 
 
 def cpu_seconds(pid: int) -> float:
@@ -51,25 +53,21 @@ async def drive(base: str, send: Send, count: int, concurrency: int, start: int)
         await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
-def measure(server: Server, send: Send, count: int, concurrency: int, rounds: int) -> list[float]:
-    """Worker CPU milliseconds per request, one figure per round, after a warm-up."""
+def cpu_per_request(server: Server, send: Send, count: int, concurrency: int, start: int) -> float:
+    """Worker CPU milliseconds per request over ``count`` requests."""
     (pid,) = server.workers()
-    asyncio.run(drive(server.url, send, 200, concurrency, 0))
-    figures = []
-    for r in range(rounds):
-        before = cpu_seconds(pid)
-        asyncio.run(drive(server.url, send, count, concurrency, 200 + r * count))
-        figures.append((cpu_seconds(pid) - before) * 1000 / count)
-    return figures
+    before = cpu_seconds(pid)
+    asyncio.run(drive(server.url, send, count, concurrency, start))
+    return (cpu_seconds(pid) - before) * 1000 / count
 
 
-def webhook(count: int, rounds: int) -> tuple[list[Server], Send]:
+def webhook(tag: str, needed: int) -> tuple[list[Server], Send]:
     """POST /webhook: distinct signed checkout.session.completed events for pending orders."""
-    db = fixtures.fresh_database("cpu-webhook")
-    orders = fixtures.add_pending_orders(db, 200 + count * rounds, "cpu")
+    db = fixtures.fresh_database(f"cpu-webhook-{tag}")
+    orders = fixtures.add_pending_orders(db, needed, f"cpu{tag}")
     events = []
     for i, order in enumerate(orders):
-        body = fixtures.completed_event(order, f"evt_cpu_{i:06d}")
+        body = fixtures.completed_event(order, f"evt_cpu{tag}_{i:06d}")
         events.append((fixtures.signed(body), body.encode()))
 
     async def send(session: aiohttp.ClientSession, n: int) -> int:
@@ -81,24 +79,24 @@ def webhook(count: int, rounds: int) -> tuple[list[Server], Send]:
                 raise RuntimeError(f"webhook answered {response.status}")
             return response.status
 
-    return [targets.shop("cpu-shop-webhook", db, api_base="")], send
+    return [targets.shop(f"cpu-webhook-{tag}", db, api_base="")], send
 
 
-def catalog(count: int, rounds: int) -> tuple[list[Server], Send]:
+def catalog(tag: str, needed: int) -> tuple[list[Server], Send]:
     """GET /: the catalog page."""
-    db = fixtures.fresh_database("cpu-catalog")
+    db = fixtures.fresh_database(f"cpu-catalog-{tag}")
 
     async def send(session: aiohttp.ClientSession, n: int) -> int:
         async with session.get("/") as response:
             await response.read()
             return response.status
 
-    return [targets.shop("cpu-shop-catalog", db, api_base="")], send
+    return [targets.shop(f"cpu-catalog-{tag}", db, api_base="")], send
 
 
-def checkout(count: int, rounds: int) -> tuple[list[Server], Send]:
+def checkout(tag: str, needed: int) -> tuple[list[Server], Send]:
     """POST /checkout/<slug> against the sandbox without latency (its CPU is not counted)."""
-    db = fixtures.fresh_database("cpu-checkout")
+    db = fixtures.fresh_database(f"cpu-checkout-{tag}")
     sandbox = targets.sandbox(0)
 
     async def send(session: aiohttp.ClientSession, n: int) -> int:
@@ -112,24 +110,24 @@ def checkout(count: int, rounds: int) -> tuple[list[Server], Send]:
             return response.status
 
     # The shop's port is known only once built; the sandbox must be up first.
-    shop = targets.shop("cpu-shop-checkout", db, api_base=sandbox.url)
+    shop = targets.shop(f"cpu-checkout-{tag}", db, api_base=sandbox.url)
     return [sandbox, shop], send
 
 
-def poll(count: int, rounds: int) -> tuple[list[Server], Send]:
+def poll(tag: str, needed: int) -> tuple[list[Server], Send]:
     """GET /orders/<token>/status over pending orders."""
-    db = fixtures.fresh_database("cpu-poll")
-    orders = fixtures.add_pending_orders(db, 2000, "cpupoll")
+    db = fixtures.fresh_database(f"cpu-poll-{tag}")
+    orders = fixtures.add_pending_orders(db, 2000, f"cpupoll{tag}")
 
     async def send(session: aiohttp.ClientSession, n: int) -> int:
         async with session.get(f"/orders/{orders[n % len(orders)].token}/status") as response:
             await response.read()
             return response.status
 
-    return [targets.shop("cpu-shop-poll", db, api_base="")], send
+    return [targets.shop(f"cpu-poll-{tag}", db, api_base="")], send
 
 
-def hello(count: int, rounds: int) -> tuple[list[Server], Send]:
+def hello(tag: str, needed: int) -> tuple[list[Server], Send]:
     """GET / of the smallest ASGI app on the same server: the floor the catalog is held to."""
 
     async def send(session: aiohttp.ClientSession, n: int) -> int:
@@ -137,7 +135,7 @@ def hello(count: int, rounds: int) -> tuple[list[Server], Send]:
             await response.read()
             return response.status
 
-    return [targets.hypercorn("cpu-hello", targets.HELLO)], send
+    return [targets.hypercorn(f"cpu-hello-{tag}", targets.HELLO)], send
 
 
 PATHS = {
@@ -156,19 +154,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="a source tree of the shop to compare with (e.g. `git archive` of a commit), "
+        "measured in rounds alternating with this one",
+    )
     args = parser.parse_args(argv)
+    sides = {"now": None, "before": args.before} if args.before else {"now": None}
+    needed = WARM_UP + args.requests * args.rounds
     for name in args.paths:
-        items, send = PATHS[name](args.requests, args.rounds)
-        started = time.monotonic()
-        with servers(*items) as running:
-            figures = measure(running[-1], send, args.requests, args.concurrency, args.rounds)
-        spread = f"{min(figures):.3f}-{max(figures):.3f}"
-        print(
-            f"{name}: {statistics.median(figures):.3f} ms CPU/request "
-            f"(rounds {spread}; {args.requests} requests x {args.rounds}, "
-            f"{time.monotonic() - started:.0f} s)",
-            flush=True,
-        )
+        built = {side: PATHS[name](side, needed) for side in sides}
+        for side, tree in sides.items():
+            if tree is not None and built[side][0][-1].argv[1] == targets.SHOP:
+                # Hypercorn imports the app from the folder its path names; this
+                # project's environment serves both trees.
+                shop = built[side][0][-1]
+                shop.argv[1] = f"{tree.resolve() / 'storefront'}:create_app()"
+                shop.env["PYTHONPATH"] = str(tree.resolve())
+        figures: dict[str, list[float]] = {side: [] for side in sides}
+        with servers(*(item for items, _ in built.values() for item in items)):
+            for items, send in built.values():
+                cpu_per_request(items[-1], send, WARM_UP, args.concurrency, 0)
+            for r in range(args.rounds):
+                for side, (items, send) in built.items():
+                    start = WARM_UP + r * args.requests
+                    figures[side].append(
+                        cpu_per_request(items[-1], send, args.requests, args.concurrency, start)
+                    )
+        for side, found in figures.items():
+            print(
+                f"{name} ({side}): {statistics.median(found):.3f} ms CPU/request "
+                f"(rounds {min(found):.3f}-{max(found):.3f}; {args.requests} requests each)",
+                flush=True,
+            )
     return 0
 
 
