@@ -59,6 +59,7 @@ def create_app(
         cart,
         catalog,
         checkout,
+        fastpath,
         receipts,
         security,
         static_files,
@@ -85,6 +86,7 @@ def create_app(
     security.install(app, settings.base_url, settings.checkout_origin)
     static_files.install(app, STATIC)
     body_limit.install(app)
+    fastpath.install(app)
     _register_error_handlers(app)
 
     @app.before_serving

@@ -213,6 +213,15 @@ class CatalogPage:
                 cart_count=self.BADGE,
             )
             self._parts, self._rendered_at = html.split(self.MARKER), now
+        return self._splice(cart_count)
+
+    def cached(self, cart_count: int) -> str | None:
+        """The page from the last render if that is fresh enough, else None (render first)."""
+        if time.monotonic() - self._rendered_at > self.max_age:
+            return None
+        return self._splice(cart_count)
+
+    def _splice(self, cart_count: int) -> str:
         pieces = [self._parts[0]]
         for part in self._parts[1:]:
             pieces += (secrets.token_urlsafe(16), part)

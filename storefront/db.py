@@ -6,8 +6,9 @@ import asyncio
 import logging
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +28,8 @@ _PRAGMAS = (
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 
 T = TypeVar("T")
+# A queued write: the function, its arguments, and the future its caller awaits.
+_Job = tuple[Callable[..., Any], tuple[Any, ...], "Future[Any]"]
 
 
 class DatabaseMissing(ConfigError):
@@ -87,8 +90,11 @@ class Database:
     interleave (tasks sharing an aiosqlite connection would share its
     transaction), a task cancelled while waiting cannot leave a transaction
     half-open, and a transaction costs one trip to the thread instead of one
-    per statement while holding a lock. Reads go through an aiosqlite
-    connection and see only committed rows (WAL).
+    per statement while holding a lock. Writes that queue up while the thread
+    is busy share one ``BEGIN IMMEDIATE`` … ``COMMIT`` (group commit), each
+    in a savepoint of its own: one that raises is rolled back alone and its
+    caller gets its error; if the commit fails, every caller does. Reads go
+    through an aiosqlite connection and see only committed rows (WAL).
     """
 
     def __init__(
@@ -104,6 +110,10 @@ class Database:
         # disk, and an empty new database would hide every order.
         self.create = create
         self._executor: ThreadPoolExecutor | None = None
+        # Writes waiting for the writer thread, and whether it is draining them.
+        self._queue: list[_Job] = []
+        self._queue_lock = threading.Lock()
+        self._draining = False
         self._writer: sqlite3.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._file: tuple[int, int] | None = None
@@ -147,22 +157,62 @@ class Database:
         """Run ``fn(conn, *args, **kwargs)`` as one write transaction; roll back if it raises.
 
         If the awaiting task is cancelled the transaction still finishes on its
-        thread, committed or rolled back whole.
+        thread, committed or rolled back whole (unless it had not started yet).
         """
-        return await self._on_writer_thread(self._transaction, partial(fn, **kwargs), args)
+        assert self._executor is not None, "database is not open"
+        job: Future[T] = Future()
+        with self._queue_lock:
+            self._queue.append((partial(fn, **kwargs), args, job))
+            idle, self._draining = not self._draining, True
+        if idle:
+            self._executor.submit(self._drain)
+        return await asyncio.wrap_future(job)
 
-    def _transaction(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    def _drain(self) -> None:
+        # Group commit: the writes queued meanwhile share one BEGIN … COMMIT,
+        # each in a savepoint of its own (bench/CPU.md).
+        while True:
+            with self._queue_lock:
+                # A job whose caller was cancelled before it started is dropped.
+                batch = [item for item in self._queue if item[2].set_running_or_notify_cancel()]
+                self._queue.clear()
+                if not batch:
+                    self._draining = False
+                    return
+            self._transactions(batch)
+
+    def _transactions(self, batch: list[_Job]) -> None:
+        """Run each job in its own savepoint inside one transaction; then answer each."""
         conn = self._writer
         assert conn is not None, "database is not open"
-        conn.execute("BEGIN IMMEDIATE")
+        done: list[tuple[Future[Any], Any, BaseException | None]] = []
         try:
-            result = fn(conn, *args)
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, args, job in batch:
+                conn.execute("SAVEPOINT job")
+                try:
+                    done.append((job, fn(conn, *args), None))
+                except Exception as error:
+                    if not conn.in_transaction:
+                        raise  # SQLite rolled everything back (disk full, I/O error)
+                    conn.execute("ROLLBACK TO job")
+                    done.append((job, None, error))
+                conn.execute("RELEASE job")
             self._check_file()
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        return result
+            conn.execute("COMMIT")
+        except BaseException as error:
+            # Nothing of the batch is committed: every caller hears why (its own error first).
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            own = {id(job): failure for job, _, failure in done if failure is not None}
+            for _, _, job in batch:
+                job.set_exception(own.get(id(job), error))
+            return
+        for job, result, failure in done:
+            if failure is None:
+                job.set_result(result)
+            else:
+                job.set_exception(failure)
 
     def _check_file(self) -> None:
         # A deleted file stays writable through our open handle, so every

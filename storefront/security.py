@@ -74,19 +74,33 @@ def content_security_policy(checkout_origin: str, image_origins: tuple[str, ...]
     )
 
 
+class SecurityHeaders:
+    """The headers every response carries unless it set its own: the CSP and the fixed ones."""
+
+    def __init__(self, images: ImageOrigins, base_url: str) -> None:
+        self.images = images
+        self.fixed = [
+            ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "same-origin"),
+            ("X-Frame-Options", "DENY"),
+            ("Cross-Origin-Opener-Policy", "same-origin"),
+            ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"),
+        ]
+        if base_url.startswith("https://"):
+            self.fixed.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+
+    def items(self) -> list[tuple[str, str]]:
+        """Every header with its value now (the CSP follows the catalog's image origins)."""
+        return [("Content-Security-Policy", self.images.policy), *self.fixed]
+
+
 def install(app: Quart, base_url: str, checkout_origin: str) -> None:
     """Register the CSRF check and the security headers on ``app``."""
     images = ImageOrigins(checkout_origin)
+    headers = SecurityHeaders(images, base_url)
     app.extensions["image_origins"] = images
-    headers = {
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "same-origin",
-        "X-Frame-Options": "DENY",
-        "Cross-Origin-Opener-Policy": "same-origin",
-        "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
-    }
-    if base_url.startswith("https://"):
-        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    # The catalog's fast path (storefront.fastpath) sends the same headers.
+    app.extensions["security_headers"] = headers
 
     @app.before_request
     async def _csrf() -> None:
@@ -94,7 +108,6 @@ def install(app: Quart, base_url: str, checkout_origin: str) -> None:
 
     @app.after_request
     async def _headers(response: Response) -> Response:
-        response.headers.setdefault("Content-Security-Policy", images.policy)
         for name, value in headers.items():
             response.headers.setdefault(name, value)
         return response
