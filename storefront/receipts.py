@@ -1,4 +1,4 @@
-"""The receipt page, its live status fragment, and the cancel page."""
+"""The receipt page, its poll (204 while unchanged, on a schedule), and the cancel page."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ class StatusSyncLimiter:
 
     Why receipts ask at all: if the webhook never comes (endpoint misconfigured,
     retries still backing off), a shopper watching the receipt should not wait
-    for the reconciler. Why so rarely: a poll arrives every 2 s per open
+    for the reconciler. Why so rarely: a poll arrives every few seconds per open
     receipt and must stay a cheap read (the benchmark goal is >= 1,000 polls/s),
     and a public URL must not become a way to hammer Stripe. So a poll asks
     only about an open order with a session that has been untouched for
