@@ -113,8 +113,23 @@ def callgrind_dump(pid: int, out: Path) -> int:
     raise RuntimeError(f"no totals in {newest}")
 
 
+def next_poller(url: str, body: str) -> str:
+    """The poller URL in a fragment, on the same origin as ``url``; ``url`` if there is none."""
+    found = re.search(r'hx-get="([^"]*/status\?[^"]*)"', body)
+    if not found:
+        return url
+    origin = url.split("/orders/", 1)[0]
+    return origin + html.unescape(found.group(1))
+
+
 async def measure(
-    http: aiohttp.ClientSession, pid: int, url: str, polls: int, callgrind: Path | None
+    http: aiohttp.ClientSession,
+    pid: int,
+    url: str,
+    polls: int,
+    callgrind: Path | None,
+    *,
+    follow: bool,
 ) -> tuple[float, dict[int, int]]:
     """CPU µs (or instructions) per poll over ``polls`` sequential polls; the statuses seen."""
     statuses: dict[int, int] = {}
@@ -127,8 +142,11 @@ async def measure(
     before = callgrind_dump(pid, callgrind) if callgrind else cpu_seconds(pid)
     for _ in range(polls):
         async with http.get(url) as response:
-            await response.read()
+            body = await response.text()
             statuses[response.status] = statuses.get(response.status, 0) + 1
+        if follow and response.status == 200:
+            # As htmx would: the answer's poller (a new interval) replaces the old one.
+            url = next_poller(url, body)
     if callgrind:
         counted = callgrind_dump(pid, callgrind)
         callgrind_counting(pid, on=False)
@@ -150,7 +168,9 @@ async def run(
             kinds["unchanged"] = base + versioned
         for round_ in range(1, rounds + 1):
             for kind, url in kinds.items():
-                per_poll, statuses = await measure(http, pid, url, polls, callgrind)
+                per_poll, statuses = await measure(
+                    http, pid, url, polls, callgrind, follow=kind == "unchanged"
+                )
                 unit = "instructions" if callgrind else "µs CPU"
                 print(
                     f"round {round_} {kind:9} {per_poll:9.0f} {unit} per poll"
