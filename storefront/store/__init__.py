@@ -11,10 +11,12 @@ when ``STOREFRONT_DATABASE_URL`` names a PostgreSQL database (several instances)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from storefront.orders import OrderStatus
 from storefront.store.backoffice_api import BackOfficeStore
 
 if TYPE_CHECKING:
@@ -24,7 +26,39 @@ if TYPE_CHECKING:
     from storefront.catalog import NewProduct, Product
     from storefront.config import Settings
     from storefront.evidence import EventOutcome, EventResult
-    from storefront.orders import Move, Order, OrderStatus, TimelineEntry
+    from storefront.orders import Move, Order, TimelineEntry
+
+
+# The columns a status poll reads first (``Store.order_glance``), in this order.
+GLANCE_COLUMNS = (
+    "id, status, stripe_session_id, updated_at, flagged_at, amount_refunded, fulfilment"
+)
+
+
+@dataclass(frozen=True)
+class OrderGlance:
+    """What a status poll reads first: enough to tell whether the receipt changed."""
+
+    id: int
+    status: OrderStatus
+    stripe_session_id: str | None
+    updated_at: str
+    flagged: bool
+    amount_refunded: int
+    fulfilment: str
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> OrderGlance:
+        """Build from a row of ``GLANCE_COLUMNS``."""
+        return cls(
+            id=row["id"],
+            status=OrderStatus(row["status"]),
+            stripe_session_id=row["stripe_session_id"],
+            updated_at=row["updated_at"],
+            flagged=row["flagged_at"] is not None,
+            amount_refunded=row["amount_refunded"],
+            fulfilment=row["fulfilment"],
+        )
 
 
 @runtime_checkable
@@ -59,6 +93,9 @@ class Store(BackOfficeStore, Protocol):
 
     async def order_with_timeline(self, token: str) -> tuple[Order, list[TimelineEntry]] | None:
         """The order with this public token and its timeline, oldest entry first."""
+
+    async def order_glance(self, token: str) -> OrderGlance | None:
+        """A few columns of the order with this token: one read by its unique index."""
 
     async def find_order(
         self,

@@ -31,6 +31,7 @@ from storefront.config import ConfigError, redacted
 from storefront.db import SchemaError, check_revision
 from storefront.evidence import EventOutcome, EventResult
 from storefront.orders import Move, Order, OrderStatus, TimelineEntry, timestamp
+from storefront.store import GLANCE_COLUMNS, OrderGlance
 from storefront.store.postgres_backoffice import PostgresBackOffice
 from storefront.store.postgres_cart import PostgresCart
 from storefront.store.postgres_writes import (
@@ -201,6 +202,15 @@ class PostgresStore(PostgresCart, PostgresBackOffice):
             TimelineEntry(OrderStatus(status), source, created_at, note)
             for _, status, source, created_at, note in entries
         ]
+
+    async def order_glance(self, token: str) -> OrderGlance | None:
+        """A few columns of the order with this token: one read by its unique index."""
+        if not _storable(token):
+            return None
+        row = await self.pool.fetchrow(
+            f"SELECT {GLANCE_COLUMNS} FROM orders WHERE token = $1", token
+        )
+        return OrderGlance.from_row(row) if row else None
 
     async def find_order(
         self,

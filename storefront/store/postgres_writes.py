@@ -180,7 +180,9 @@ async def flag(conn: Conn, order_id: int, reason: str) -> None:
     """Flag the order for the shopkeeper; the first reason stays on the order."""
     await conn.execute(
         "UPDATE orders SET flag_reason = coalesce(flag_reason, $1),"
-        " flagged_at = coalesce(flagged_at, $2) WHERE id = $3",
+        " flagged_at = coalesce(flagged_at, $2),"
+        # Newly flagged is a change the receipt shows: its poll version must move.
+        " updated_at = CASE WHEN flagged_at IS NULL THEN $2 ELSE updated_at END WHERE id = $3",
         reason[:500],
         timestamp(),
         order_id,

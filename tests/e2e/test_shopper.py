@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -58,16 +59,31 @@ async def test_the_receipt_flips_to_paid_by_polling(
 
     # A second tab shows the receipt while the payment is still open.
     receipt = await context.new_page()
+    polls: list[int] = []
+    receipt.on("response", lambda r: polls.append(r.status) if "/status?" in r.url else None)
     await receipt.goto(f"{stack.shop_url}/orders/{row['token']}")
     status = receipt.locator("#order-status")
     await expect(status).to_contain_text("Confirming payment")
     await receipt.screenshot(path=artifacts_dir / "receipt-confirming.png", full_page=True)
+    # Mark the live region's content: an unchanged poll must leave this very node.
+    await receipt.evaluate("document.getElementById('order-status').dataset.probe = 'kept'")
+    for _ in range(80):  # two polls 2 s apart
+        if polls.count(204) >= 2:
+            break
+        await asyncio.sleep(0.1)
+    assert set(polls) == {204}
+    await expect(status).to_have_attribute("data-probe", "kept")
 
     await fill_card(shopper)
     await shopper.get_by_role("button", name=re.compile("^Pay")).first.click()
-    # No reload: only the status fragment's own polling can show this.
+    # No reload: only the poller can show this.
     await expect(status).to_contain_text("Paid", timeout=6_000)
-    await expect(status).not_to_have_attribute("hx-trigger", re.compile("."))
+    await expect(status).not_to_have_attribute("data-probe", "kept")
+    assert polls[-1] == 200
+    # Final: the poller has no trigger left, so polling stopped.
+    await expect(receipt.locator("#order-poll")).not_to_have_attribute(
+        "hx-trigger", re.compile(".")
+    )
     await context.close()
 
 
