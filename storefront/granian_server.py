@@ -45,7 +45,7 @@ def require_granian() -> None:
 
 
 def shop_app(settings: Settings) -> Quart:
-    """Build the shop inside a Granian worker (module level: a spawned worker unpickles it)."""
+    """Build the shop inside a Granian worker (module level, so a spawned one can too)."""
     from storefront import create_app
 
     return create_app(settings)
@@ -91,9 +91,10 @@ def serve_shop(
 def _start_sandbox(
     settings: SandboxSettings, port: int, host: str
 ) -> multiprocessing.process.BaseProcess:
-    # Spawned, not forked: Granian forks its workers from this process next, and the
-    # sandbox's listening socket and event loop should not be copied into them.
-    process = multiprocessing.get_context("spawn").Process(
+    # Forked before Granian starts its workers, so they never inherit the sandbox's socket;
+    # this process has no threads yet (its set-up loop has closed), and a fork skips the
+    # seconds a spawned interpreter would spend importing the app again.
+    process = multiprocessing.get_context("fork").Process(
         target=_run_sandbox, args=(settings, host, port), name="storefront-sandbox"
     )
     process.start()

@@ -22,6 +22,22 @@ from tests.live import LiveStack
 STOREFRONT = Path(sys.executable).parent / "storefront"
 
 
+async def buy(http: aiohttp.ClientSession, shop_url: str) -> tuple[int, str]:
+    """Press Buy as htmx would; the status and the payment page's URL."""
+    async with http.post(
+        f"{shop_url}/checkout/enamel-mug",
+        data={"attempt": "granian-shutdown-attempt"},
+        headers={"HX-Request": "true"},
+        allow_redirects=False,
+    ) as response:
+        return response.status, response.headers.get("HX-Redirect", "")
+
+
+def output_of(log: Path) -> str:
+    """What the command printed so far."""
+    return log.read_text(errors="replace")
+
+
 def wal_left(database: Path) -> bool:
     """Whether SQLite's write-ahead log is still there (a connection was never closed)."""
     return Path(f"{database}-wal").exists()
@@ -36,6 +52,35 @@ async def test_live_stack_serves_the_shop_on_the_chosen_server(tmp_path: Path) -
         if stack.server == "granian":
             assert stack.shop_process is not None and stack.shop_process.pid != os.getpid()
             assert stack.shop_app is None
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/webhook", "application/json"),
+        ("/checkout/enamel-mug", "multipart/form-data; boundary=x"),
+    ],
+)
+async def test_an_endless_chunked_body_is_413_on_the_chosen_server(
+    tmp_path: Path, path: str, content_type: str
+) -> None:
+    async with LiveStack(tmp_path / "shop.sqlite3") as stack:
+        before = await stack.db.fetch_all("SELECT * FROM orders")
+        reader, writer = await asyncio.open_connection("127.0.0.1", stack.shop_port)
+        try:
+            writer.write(
+                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n".encode()
+            )
+            # Five 64 KiB chunks pass the 256 KiB limit; the body is never ended.
+            for _ in range(5):
+                writer.write(b"10000\r\n" + b"x" * 0x10000 + b"\r\n")
+                await writer.drain()
+            status_line = await asyncio.wait_for(reader.readline(), timeout=10)
+        finally:
+            writer.close()
+        assert status_line.split()[1] == b"413", status_line
+        assert await stack.db.fetch_all("SELECT * FROM orders") == before
 
 
 async def test_serve_with_granian_runs_every_workers_lifespan_and_stops_on_sigterm(
@@ -60,6 +105,9 @@ async def test_serve_with_granian_runs_every_workers_lifespan_and_stops_on_sigte
             str(sandbox_port),
             "--smtp-port",
             "0",
+            # Every API call takes this long: a checkout is in flight when SIGTERM comes.
+            "--latency-ms",
+            "1500",
             env=env,
             stdout=out,
             stderr=out,
@@ -75,17 +123,24 @@ async def test_serve_with_granian_runs_every_workers_lifespan_and_stops_on_sigte
             # The sandbox runs beside it, in a process of its own (401: Stripe's answer to no key).
             async with http.get(f"http://127.0.0.1:{sandbox_port}/v1/products") as response:
                 assert response.status == 401
-        # Each worker ran the app's lifespan startup (database, payments, reconciler).
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 20
-        while log.read_text().count("shop ready at") < 2:
-            assert loop.time() < deadline, log.read_text()
-            await asyncio.sleep(0.1)
+            # Each worker ran the app's lifespan startup (database, payments, reconciler).
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 20
+            while output_of(log).count("shop ready at") < 2:
+                assert loop.time() < deadline, output_of(log)
+                await asyncio.sleep(0.1)
+            checkout = asyncio.create_task(buy(http, f"http://127.0.0.1:{port}"))
+            await asyncio.sleep(0.5)
+            proc.send_signal(signal.SIGTERM)
+            # The worker finishes the checkout it holds before it stops.
+            status, pay_url = await checkout
+            assert status == 204, output_of(log)
+            assert pay_url.startswith(f"http://127.0.0.1:{sandbox_port}/"), pay_url
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(proc.wait(), 40)
-    output = log.read_text()
+    output = output_of(log)
     assert code == 0, output
     assert output.count("Stopped worker-") == 2, output
     # Every worker's lifespan shutdown closed its connections: SQLite removed the WAL.
