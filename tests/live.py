@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import os
 import pickle
 import secrets
 import signal
+import struct
 import sys
 from pathlib import Path
 from typing import Any
@@ -93,6 +95,7 @@ class LiveStack:
         # Under Granian: the shop's process, and the test's own Store on the same database.
         self.shop_process: asyncio.subprocess.Process | None = None
         self.check_db: Store | None = None
+        self.shop_logs: asyncio.Server | None = None
 
     def shop_settings(self) -> Settings:
         settings = Settings.from_env(
@@ -168,11 +171,14 @@ class LiveStack:
 
     async def _start_granian_shop(self) -> None:
         """Start tests.granian_shop with these settings; return once /healthz answers."""
+        self.shop_logs = await asyncio.start_server(_log_records, "127.0.0.1", 0)
+        log_port = self.shop_logs.sockets[0].getsockname()[1]
         self.shop_process = process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "tests.granian_shop",
             str(self.shop_port),
+            str(log_port),
             cwd=ROOT,
             stdin=asyncio.subprocess.PIPE,
         )
@@ -209,6 +215,10 @@ class LiveStack:
             process.kill()
             await process.wait()
             raise AssertionError("the shop under Granian did not stop on SIGTERM") from None
+        finally:
+            if self.shop_logs is not None:
+                self.shop_logs.close()
+                self.shop_logs = None
         assert code == 0, f"the shop under Granian exited {code} on SIGTERM"
 
     async def __aenter__(self) -> LiveStack:
@@ -231,6 +241,19 @@ class LiveStack:
             if loop.time() > deadline:
                 raise AssertionError(f"order {token} is {current}, not {status}")
             await asyncio.sleep(0.05)
+
+
+async def _log_records(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Hand the Granian shop's log records (SocketHandler's framing) to this process's logging."""
+    try:
+        while True:
+            (size,) = struct.unpack(">L", await reader.readexactly(4))
+            record = logging.makeLogRecord(pickle.loads(await reader.readexactly(size)))
+            logging.getLogger(record.name).handle(record)
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass  # the shop's process ended
+    finally:
+        writer.close()
 
 
 async def buy(http: aiohttp.ClientSession, stack: LiveStack, slug: str) -> tuple[str, str]:
