@@ -185,13 +185,26 @@ class LiveStack:
         assert process.stdin is not None
         process.stdin.write(pickle.dumps(self.shop_settings()))
         process.stdin.close()
+        try:
+            await self._wait_for_granian_shop(process)
+        except BaseException:
+            # Never leave a shop running that no test will stop.
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+            self.shop_process = None
+            if self.shop_logs is not None:
+                self.shop_logs.close()
+                self.shop_logs = None
+            raise
+
+    async def _wait_for_granian_shop(self, process: asyncio.subprocess.Process) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + GRANIAN_START_WITHIN
         await wait_until_listening("127.0.0.1", self.shop_port, GRANIAN_START_WITHIN)
         async with aiohttp.ClientSession() as http:
             while True:
                 if process.returncode is not None:
-                    self.shop_process = None
                     raise AssertionError(f"the shop under Granian exited {process.returncode}")
                 try:
                     async with http.get(f"{self.shop_url}/healthz", timeout=5) as response:
