@@ -207,7 +207,9 @@ class LiveStack:
                 if process.returncode is not None:
                     raise AssertionError(f"the shop under Granian exited {process.returncode}")
                 try:
-                    async with http.get(f"{self.shop_url}/healthz", timeout=5) as response:
+                    async with http.get(
+                        f"{self.shop_url}/healthz", timeout=aiohttp.ClientTimeout(total=5)
+                    ) as response:
                         if response.status == 200:
                             return
                 except (aiohttp.ClientError, TimeoutError):
