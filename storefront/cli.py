@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -290,7 +291,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, Any, 
             args.host,
             args.port,
             workers=args.workers,
-            sandbox=(sandbox, args.sandbox_port) if sandbox else None,
+            beside=partial(_sandbox_process, sandbox, args.host, args.sandbox_port)
+            if sandbox
+            else None,
         )
         return None
     if args.workers != 1:
@@ -362,6 +365,18 @@ def _print_banner(settings: Settings) -> None:
     else:
         print("  Payments: Stripe")
     print("  Stop with Ctrl-C\n", flush=True)
+
+
+def _sandbox_process(settings: SandboxSettings, host: str, port: int) -> None:
+    """The sandbox beside a Granian shop: serve until SIGTERM (after the shop) or SIGINT."""
+    from storefront.sandbox import run_sandbox
+
+    async def run() -> None:
+        shutdown = asyncio.Event()
+        _stop_on_signals(shutdown)
+        await run_sandbox(settings, host, port, shutdown)
+
+    asyncio.run(run())
 
 
 async def _sandbox(args: argparse.Namespace, settings: Settings) -> None:
