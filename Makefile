@@ -8,7 +8,7 @@ HTMX := static/vendor/htmx.min.js
 # The oldest and the newest supported Python: `make test-all` (and CI) runs the suite on both.
 SUPPORTED_PYTHONS := 3.11 3.13
 
-.PHONY: setup run test test-all lint format wheel bench clean
+.PHONY: setup run test test-all test-granian lint format wheel bench clean
 
 setup: $(VENV)/.installed $(HTMX)
 
@@ -31,6 +31,18 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
+
+# The suites that serve the shop over real HTTP, with every LiveStack's shop under Granian
+# (the optional server) instead of Hypercorn: it is offered only while these pass on it.
+GRANIAN_SUITES := tests/integration tests/e2e tests/admin/test_live_refunds.py \
+	tests/admin/test_mail.py tests/reliability/test_browser.py \
+	tests/reliability/test_concurrency.py tests/reliability/test_flows.py \
+	tests/reliability/test_input.py tests/reliability/test_money.py \
+	tests/reliability/test_pinned_version.py
+
+test-granian: setup
+	$(BIN)/pip install --quiet -e '.[test,granian]'
+	STOREFRONT_TEST_SERVER=granian $(BIN)/pytest $(GRANIAN_SUITES)
 
 # Each supported Python in its own venv; .ci/find-python fails loudly if one is missing.
 test-all:

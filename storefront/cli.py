@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import inspect
 import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from functools import partial
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from dotenv import load_dotenv
 
@@ -23,7 +25,11 @@ from storefront.config import (
     parse_seconds,
     parse_whole,
 )
+from storefront.granian_server import WORKERS_RANGE
 from storefront.resources import SAMPLE_PRODUCTS, env_file
+
+if TYPE_CHECKING:
+    from storefront.sandbox import SandboxSettings
 
 log = logging.getLogger("storefront")
 
@@ -46,7 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env(os.environ)
         if getattr(args, "database", None):
             settings = dataclasses.replace(settings, database=Path(args.database))
-        return int(asyncio.run(args.run(args, settings)) or 0)
+        outcome = args.run(args, settings)
+        # Most commands are coroutines; `serve --server granian` runs its own processes.
+        return int((asyncio.run(outcome) if inspect.iscoroutine(outcome) else outcome) or 0)
     except ConfigError as error:
         print(f"storefront: configuration error: {error}", file=sys.stderr)
         return 2
@@ -131,6 +139,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_port("--port"), default=5000)
     serve.add_argument("--sandbox-port", type=_port("--sandbox-port"), default=12111)
+    serve.add_argument(
+        "--server",
+        choices=("hypercorn", "granian"),
+        default="hypercorn",
+        help="granian needs the granian extra (default: hypercorn)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_checked("--workers", lambda n, raw: parse_whole(n, raw, *WORKERS_RANGE)),
+        default=1,
+        help="shop processes, 1 to 64; more than 1 needs --server granian (default: 1)",
+    )
     _add_sandbox_arguments(serve)
 
     sandbox = command("sandbox", _sandbox, "Run only the local Stripe sandbox.")
@@ -258,11 +278,35 @@ async def _sync_stripe(args: argparse.Namespace, settings: Settings) -> None:
         print(f"skipped {reason}")
 
 
-async def _serve(args: argparse.Namespace, settings: Settings) -> None:
-    from storefront import create_app
+def _serve(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, Any, None] | None:
+    if args.server == "granian":
+        from storefront.granian_server import require_granian, serve_shop
+
+        # Before any database work: a missing extra is the whole answer.
+        require_granian()
+        settings, sandbox = asyncio.run(_serve_setup(args, settings))
+        _print_banner(settings)
+        serve_shop(
+            settings,
+            args.host,
+            args.port,
+            workers=args.workers,
+            beside=partial(_sandbox_process, sandbox, args.host, args.sandbox_port)
+            if sandbox
+            else None,
+        )
+        return None
+    if args.workers != 1:
+        raise ValueError("--workers above 1 needs --server granian")
+    return _serve_hypercorn(args, settings)
+
+
+async def _serve_setup(
+    args: argparse.Namespace, settings: Settings
+) -> tuple[Settings, SandboxSettings | None]:
+    """Check the database and resolve the URLs; the sandbox's settings in sandbox mode."""
     from storefront.catalog import read_products_file
     from storefront.db import require_database
-    from storefront.serving import serve_app
     from storefront.store import require_schema
 
     if not settings.database_url and not settings.database.exists():
@@ -277,28 +321,43 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> None:
     await require_schema(settings)
     if "STOREFRONT_BASE_URL" not in os.environ:
         settings = dataclasses.replace(settings, base_url=f"http://{args.host}:{args.port}")
+    if not settings.sandbox:
+        return settings, None
+    from storefront.sandbox import SandboxSettings
 
+    sandbox_url = f"http://{args.host}:{args.sandbox_port}"
+    settings = dataclasses.replace(settings, api_base=sandbox_url, checkout_origin=sandbox_url)
+    sandbox_settings = SandboxSettings.from_args(
+        args,
+        SandboxSettings(
+            public_url=sandbox_url,
+            webhook_url=f"{settings.base_url}/webhook",
+            webhook_secret=settings.webhook_secret,
+        ),
+    )
+    return settings, sandbox_settings
+
+
+async def _serve_hypercorn(args: argparse.Namespace, settings: Settings) -> None:
+    from storefront import create_app
+    from storefront.serving import serve_app
+
+    settings, sandbox_settings = await _serve_setup(args, settings)
     shutdown = asyncio.Event()
     _stop_on_signals(shutdown)
     servers = []
-    if settings.sandbox:
-        from storefront.sandbox import SandboxSettings, create_sandbox_app
+    if sandbox_settings is not None:
+        from storefront.sandbox import create_sandbox_app
 
-        sandbox_url = f"http://{args.host}:{args.sandbox_port}"
-        settings = dataclasses.replace(settings, api_base=sandbox_url, checkout_origin=sandbox_url)
-        sandbox_settings = SandboxSettings.from_args(
-            args,
-            SandboxSettings(
-                public_url=sandbox_url,
-                webhook_url=f"{settings.base_url}/webhook",
-                webhook_secret=settings.webhook_secret,
-            ),
-        )
         servers.append(
             serve_app(create_sandbox_app(sandbox_settings), args.host, args.sandbox_port, shutdown)
         )
     servers.append(serve_app(create_app(settings), args.host, args.port, shutdown))
+    _print_banner(settings)
+    await asyncio.gather(*servers)
 
+
+def _print_banner(settings: Settings) -> None:
     print(f"\n  Shop:     {settings.base_url}")
     if settings.sandbox:
         print(f"  Sandbox:  {settings.api_base}  (events: {settings.api_base}/_sandbox/events)")
@@ -306,7 +365,18 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> None:
     else:
         print("  Payments: Stripe")
     print("  Stop with Ctrl-C\n", flush=True)
-    await asyncio.gather(*servers)
+
+
+def _sandbox_process(settings: SandboxSettings, host: str, port: int) -> None:
+    """The sandbox beside a Granian shop: serve until SIGTERM (after the shop) or SIGINT."""
+    from storefront.sandbox import run_sandbox
+
+    async def run() -> None:
+        shutdown = asyncio.Event()
+        _stop_on_signals(shutdown)
+        await run_sandbox(settings, host, port, shutdown)
+
+    asyncio.run(run())
 
 
 async def _sandbox(args: argparse.Namespace, settings: Settings) -> None:
