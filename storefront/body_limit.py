@@ -60,7 +60,7 @@ class BodyLimit:
         if limit is None:
             await self.app(scope, receive, send)
             return
-        http1 = scope["http_version"].startswith("1.")
+        http1 = scope.get("http_version", "1.1").startswith("1.")
         headers = {name.lower(): value.strip() for name, value in scope["headers"]}
         chunked = b"transfer-encoding" in headers
         length = headers.get(b"content-length", b"")
