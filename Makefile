@@ -45,12 +45,13 @@ test-granian: setup
 	STOREFRONT_TEST_SERVER=granian $(BIN)/pytest $(GRANIAN_SUITES)
 
 # Each supported Python in its own venv; .ci/find-python fails loudly if one is missing.
+# Every Python runs even when an earlier one fails, so one CI run shows both.
 test-all:
-	@for version in $(SUPPORTED_PYTHONS); do \
+	@status=0; for version in $(SUPPORTED_PYTHONS); do \
 	  python=$$(.ci/find-python $$version) || exit 1; \
 	  echo "== make test PYTHON=$$python"; \
-	  $(MAKE) --no-print-directory test PYTHON=$$python || exit 1; \
-	done
+	  $(MAKE) --no-print-directory test PYTHON=$$python || status=1; \
+	done; exit $$status
 
 lint: setup
 	$(BIN)/ruff check .

@@ -27,6 +27,11 @@ def hypercorn_config(host: str, port: int, *, access_log: bool = False) -> Confi
     config.errorlog = logging.getLogger("hypercorn.error")
     # Answer at once on shutdown instead of waiting for keep-alive clients.
     config.graceful_timeout = 1.0
+    # Idle keep-alive connections outlive aiohttp's 15 s pool (the SDK's client, the
+    # sandbox's webhook sender), so the client lets go first: a server closing one first
+    # races the client's next request on it, which then meets a reset. Shutdown still
+    # closes idle connections at once.
+    config.keep_alive_timeout = 30.0
     return config
 
 

@@ -73,11 +73,13 @@ async def advance_clock() -> dict[str, Any]:
             "to",
         )
     state.clock.advance(seconds)
+    # Expired before waiting on the debits: meanwhile the background sweep would take
+    # them, and this answer would miss them.
+    expired = state.expire_due()
     # Bank debits now due settle before this answers, so a test can look right after.
     due = state.clock.due_sleepers()
     if due:
         await asyncio.wait(due)
-    expired = state.expire_due()
     return clock_object(state) | {"expired_sessions": expired, "settled_payments": len(due)}
 
 
