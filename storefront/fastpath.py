@@ -1,21 +1,28 @@
-"""The two busiest routes answered without Quart's per-request machinery.
+"""The three busiest routes answered without Quart's per-request machinery.
 
-A cached catalog page (``CatalogPage``) and a webhook delivery cost less CPU
-than Quart's request context, URL matching, hooks and response object around
-them (bench/CPU.md). This middleware answers exactly these requests:
+A cached catalog page (``CatalogPage``), a webhook delivery and an unchanged
+receipt poll cost less CPU than Quart's request context, URL matching, hooks
+and response object around them (bench/CPU.md, bench/POLLS.md). This
+middleware answers exactly these requests:
 
 - ``GET /`` while the cached catalog render is fresh;
-- ``POST /webhook`` whose body arrives within a second and the body limit.
+- ``POST /webhook`` whose body arrives within a second and the body limit;
+- ``GET /orders/<token>/status?v=<version>&every=<seconds>``, spelled as the
+  receipt's poller sends it, when ``receipts.decide`` (the view's own rules)
+  answers an empty 204: same version and interval, no Stripe sync due.
 
 It sends what Quart would: the same body, content type and length, and the
-same security headers (``SecurityHeaders``); the webhook's answer comes from
-the view's own ``webhooks.receive``. Everything else goes to Quart untouched:
-other paths and methods, a query string, a stale catalog (Quart renders it).
+same security headers (``SecurityHeaders``), with ``no-store`` and no length
+on the poll's 204; the webhook's answer comes from the view's own
+``webhooks.receive``. Everything else goes to Quart untouched: other paths
+and methods, any other query string, a stale catalog (Quart renders it), a
+poll whose answer is anything but that 204 (a changed order, a new interval,
+a sync due, which Quart takes the limiter's slot for, an unknown token).
 A webhook body past the limit or still arriving after a second goes to Quart
 with the part already read handed over again (Quart answers 413, or waits
 with its own BODY_TIMEOUT), and so does a delivery that raised unexpectedly:
 nothing was committed (``webhooks.receive``), so Quart's answer, error page
-and log line are the request's.
+and log line are the request's; a poll whose read raised goes to Quart too.
 """
 
 from __future__ import annotations
@@ -57,7 +64,7 @@ def install(app: Quart) -> None:
 
 
 class FastPath:
-    """ASGI middleware: the cached catalog and webhook deliveries; Quart for the rest."""
+    """ASGI middleware: the cached catalog, webhooks, unchanged polls; Quart for the rest."""
 
     def __init__(self, app: AsgiApp, quart: Quart) -> None:
         self.app = app
@@ -66,7 +73,7 @@ class FastPath:
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
     ) -> None:
-        """Answer the two routes when they may be, else pass the request on untouched."""
+        """Answer the three routes when they may be, else pass the request on untouched."""
         if scope["type"] == "http" and not scope.get("root_path"):
             route = (scope["method"], scope["path"])
             if scope["query_string"]:
