@@ -250,6 +250,7 @@ def decide(
 
 
 def _never(order: Order | OrderGlance) -> bool:
+    # Stripe was just asked: decide on its answer without asking again.
     return False
 
 
