@@ -1,27 +1,35 @@
-"""The two busiest routes answered without Quart's per-request machinery.
+"""The three busiest routes answered without Quart's per-request machinery.
 
-A cached catalog page (``CatalogPage``) and a webhook delivery cost less CPU
-than Quart's request context, URL matching, hooks and response object around
-them (bench/CPU.md). This middleware answers exactly these requests:
+A cached catalog page (``CatalogPage``), a webhook delivery and an unchanged
+receipt poll cost less CPU than Quart's request context, URL matching, hooks
+and response object around them (bench/CPU.md, bench/POLLS.md). This
+middleware answers exactly these requests:
 
 - ``GET /`` while the cached catalog render is fresh;
-- ``POST /webhook`` whose body arrives within a second and the body limit.
+- ``POST /webhook`` whose body arrives within a second and the body limit;
+- ``GET /orders/<token>/status?v=<version>&every=<seconds>``, spelled as the
+  receipt's poller sends it, when ``receipts.decide`` (the view's own rules)
+  answers an empty 204: same version and interval, no Stripe sync due.
 
 It sends what Quart would: the same body, content type and length, and the
-same security headers (``SecurityHeaders``); the webhook's answer comes from
-the view's own ``webhooks.receive``. Everything else goes to Quart untouched:
-other paths and methods, a query string, a stale catalog (Quart renders it).
+same security headers (``SecurityHeaders``), with ``no-store`` and no length
+on the poll's 204; the webhook's answer comes from the view's own
+``webhooks.receive``. Everything else goes to Quart untouched: other paths
+and methods, any other query string, a stale catalog (Quart renders it), a
+poll whose answer is anything but that 204 (a changed order, a new interval,
+a sync due, which Quart takes the limiter's slot for, an unknown token).
 A webhook body past the limit or still arriving after a second goes to Quart
 with the part already read handed over again (Quart answers 413, or waits
 with its own BODY_TIMEOUT), and so does a delivery that raised unexpectedly:
 nothing was committed (``webhooks.receive``), so Quart's answer, error page
-and log line are the request's.
+and log line are the request's; a poll whose read raised goes to Quart too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -29,7 +37,7 @@ from hypercorn.typing import ASGIReceiveCallable, ASGIReceiveEvent, ASGISendCall
 from quart import Quart
 from werkzeug.http import parse_cookie
 
-from storefront import webhooks
+from storefront import receipts, webhooks
 from storefront.cart import COOKIE
 from storefront.carts import is_cart_token
 
@@ -40,6 +48,12 @@ log = logging.getLogger(__name__)
 
 AsgiApp = Callable[[Scope, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]
 HTML = b"text/html; charset=utf-8"
+# What receipts' after-request hook adds to every receipt response, the 204 included.
+NO_STORE = ((b"cache-control", b"no-store"),)
+# The receipt poller's URL as the page carries it (receipts.Poll: token, version, interval);
+# any other spelling (more parameters, escapes, another order) is Quart's to read.
+POLL_PATH = re.compile(r"/orders/([A-Za-z0-9_-]{32})/status")
+POLL_QUERY = re.compile(rb"v=([0-9a-f]{16})&every=([1-9][0-9]{0,5})")
 # A webhook body still incomplete after this long goes to Quart, whose BODY_TIMEOUT applies.
 BODY_GRACE = 1.0
 
@@ -50,7 +64,7 @@ def install(app: Quart) -> None:
 
 
 class FastPath:
-    """ASGI middleware: the cached catalog and webhook deliveries; Quart for the rest."""
+    """ASGI middleware: the cached catalog, webhooks, unchanged polls; Quart for the rest."""
 
     def __init__(self, app: AsgiApp, quart: Quart) -> None:
         self.app = app
@@ -59,10 +73,14 @@ class FastPath:
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
     ) -> None:
-        """Answer the two routes when they may be, else pass the request on untouched."""
-        if scope["type"] == "http" and not scope["query_string"] and not scope.get("root_path"):
+        """Answer the three routes when they may be, else pass the request on untouched."""
+        if scope["type"] == "http" and not scope.get("root_path"):
             route = (scope["method"], scope["path"])
-            if route == ("GET", "/"):
+            if scope["query_string"]:
+                if route[0] == "GET" and await self._unchanged_poll(scope):
+                    await self._send(send, 204, HTML, b"", NO_STORE)
+                    return
+            elif route == ("GET", "/"):
                 page = await self._catalog(scope["headers"])
                 if page is not None:
                     await self._send(send, 200, HTML, page.encode())
@@ -72,8 +90,17 @@ class FastPath:
                 return
         await self.app(scope, receive, send)
 
-    async def _send(self, send: ASGISendCallable, status: int, kind: bytes, body: bytes) -> None:
-        headers = [(b"content-type", kind), (b"content-length", str(len(body)).encode())]
+    async def _send(
+        self,
+        send: ASGISendCallable,
+        status: int,
+        kind: bytes,
+        body: bytes,
+        extra: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> None:
+        headers = [(b"content-type", kind), *extra]
+        if status != 204:  # Quart sends no length with a 204 (it has no body at all)
+            headers.append((b"content-length", str(len(body)).encode()))
         for name, value in self.quart.extensions["security_headers"].items():
             headers.append((name.lower().encode(), value.encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -89,6 +116,31 @@ class FastPath:
             return None
         page: str | None = extensions["catalog_page"].cached(count)
         return page
+
+    async def _unchanged_poll(self, scope: Scope) -> bool:
+        """True if receipts' own rules answer this poll with an empty 204."""
+        path = POLL_PATH.fullmatch(scope["path"])
+        query = POLL_QUERY.fullmatch(scope["query_string"])
+        if path is None or query is None:
+            return False
+        targets = [v for n, v in scope["headers"] if n.lower() == b"hx-target"]
+        asked = receipts.Asked(
+            path[1],
+            query[1].decode(),
+            query[2].decode(),
+            # Any HX-Target naming the old status section: Quart decides, on its first one.
+            "order-status" if b"order-status" in targets else None,
+        )
+        extensions = self.quart.extensions
+        try:
+            glance = await extensions["db"].order_glance(asked.token)
+            # ``due`` only looks: a sync that is due is Quart's to take and to do.
+            answer, _ = receipts.decide(asked, glance, extensions["status_sync"].due)
+        except Exception:
+            # Quart answers this request again, with its error page and its log line.
+            log.debug("poll fast path declined", exc_info=True)
+            return False
+        return answer is receipts.Answer.UNCHANGED
 
     def _takes_webhook(self, headers: list[tuple[bytes, bytes]]) -> bool:
         # In debug mode Quart's JSON is indented: Quart answers there.

@@ -6,8 +6,9 @@ import datetime as dt
 import hashlib
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 
 from quart import Blueprint, Response, current_app, render_template, request
 
@@ -89,10 +90,10 @@ class StatusSyncLimiter:
         self.capacity = capacity
         self._last: dict[int, float] = {}
 
-    def allow(
+    def due(
         self, order: Order | OrderGlance, now: float | None = None, *, returning: bool = False
     ) -> bool:
-        """True if this request should ask Stripe about ``order`` (and take the slot).
+        """True if a request now may ask Stripe about ``order``; takes no slot.
 
         ``returning``: the shopper's first look back from Stripe, which need not
         wait for the order to go quiet.
@@ -113,9 +114,20 @@ class StatusSyncLimiter:
         if last is not None and now - last < window:
             return False
         if order.id not in self._last and len(self._last) >= self.capacity:
+            # Full: only slots still inside their window count (``allow`` drops the rest).
+            return sum(now - v < window for v in self._last.values()) < self.capacity
+        return True
+
+    def allow(
+        self, order: Order | OrderGlance, now: float | None = None, *, returning: bool = False
+    ) -> bool:
+        """True if this request should ask Stripe about ``order`` (and take the slot)."""
+        now = time.time() if now is None else now
+        if not self.due(order, now, returning=returning):
+            return False
+        if order.id not in self._last and len(self._last) >= self.capacity:
+            window = self.interval if self.interval > 0 else math.inf
             self._last = {k: v for k, v in self._last.items() if now - v < window}
-            if len(self._last) >= self.capacity:
-                return False
         self._last[order.id] = now
         return True
 
@@ -186,6 +198,62 @@ async def receipt(token: str) -> str:
     )
 
 
+class Answer(Enum):
+    """What a status poll answers, before any rendering."""
+
+    RELOAD = "reload"  # a page from before the poller: reload it whole
+    NOT_FOUND = "not found"
+    ASK_STRIPE = "ask stripe"  # a sync is due: ask, then decide again on what Stripe said
+    UNCHANGED = "unchanged"  # an empty 204
+    NEW_INTERVAL = "new interval"  # the poller alone
+    CHANGED = "changed"  # the status, totals and poller
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What a poll request carries: the token, the page's ``v`` and ``every``, its HX-Target."""
+
+    token: str
+    version: str | None
+    every: str | None
+    target: str | None = None
+
+    @property
+    def reloads(self) -> bool:
+        """True for a page from before the poller, which polled the status section itself."""
+        return self.target == "order-status"
+
+
+def decide(
+    asked: Asked,
+    order: Order | OrderGlance | None,
+    sync_due: Callable[[Order | OrderGlance], bool],
+    now: float | None = None,
+) -> tuple[Answer, Poll | None]:
+    """The answer to a poll of ``order`` (None: no such order), and its poll state.
+
+    The one set of rules for the Quart view and ``storefront.fastpath``;
+    ``sync_due`` is the limiter's ``allow`` (takes the slot) or ``due`` (only looks).
+    """
+    if asked.reloads:
+        return Answer.RELOAD, None
+    if order is None:
+        return Answer.NOT_FOUND, None
+    if sync_due(order):
+        return Answer.ASK_STRIPE, None
+    poll = Poll.of(order, asked.token, now)
+    if asked.version != poll.version:
+        return Answer.CHANGED, poll
+    if asked.every != str(poll.every):
+        return Answer.NEW_INTERVAL, poll
+    return Answer.UNCHANGED, poll
+
+
+def _never(order: Order | OrderGlance) -> bool:
+    # Stripe was just asked: decide on its answer without asking again.
+    return False
+
+
 @bp.get("/orders/<token>/status")
 async def status(token: str) -> str | Response:
     """A poll: 204 while the order is as the page shows it, else what changed.
@@ -193,22 +261,28 @@ async def status(token: str) -> str | Response:
     The page's poller sends the version and interval it shows (``v``, ``every``).
     Unchanged, the answer is one indexed read and an empty 204, which htmx
     leaves alone; a new interval alone swaps only the poller; a changed order
-    also sends the status (its live region) and totals out of band.
+    also sends the status (its live region) and totals out of band. The
+    unchanged case is usually answered before Quart (``storefront.fastpath``).
     """
-    if request.headers.get("HX-Target") == "order-status":
-        # A page from before the poller polled the status itself: reload it whole.
+    asked = Asked(
+        token, request.args.get("v"), request.args.get("every"), request.headers.get("HX-Target")
+    )
+    db = current_app.extensions["db"]
+    # Tokens are long random strings; an empty one cannot be an order.
+    glance = await db.order_glance(token) if token and not asked.reloads else None
+    answer, poll = decide(asked, glance, current_app.extensions["status_sync"].allow)
+    if answer is Answer.RELOAD:
         return Response("", status=200, headers={"HX-Refresh": "true"})
-    glance = await current_app.extensions["db"].order_glance(token) if token else None
-    if glance is None:
+    if answer is Answer.NOT_FOUND:
         raise OrderNotFound()
     order: Order | None = None
     timeline: list[TimelineEntry] = []
-    if current_app.extensions["status_sync"].allow(glance):
+    if answer is Answer.ASK_STRIPE:
         order, timeline = await _ask_stripe(*await _order(token), source="status poll")
-    poll = Poll.of(order or glance, token)
-    if request.args.get("v") == poll.version:
-        if request.args.get("every") == str(poll.every):
-            return Response(status=204)
+        answer, poll = decide(asked, order, _never)
+    if answer is Answer.UNCHANGED:
+        return Response(status=204)
+    if answer is Answer.NEW_INTERVAL:
         return await render_template("partials/order_poll.html", poll=poll)
     if order is None:
         order, timeline = await _order(token)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from quart.testing import QuartClient
 
 from storefront import fastpath
 from storefront.fastpath import FastPath
+from storefront.orders import timestamp
 from storefront.store import Store
 from tests.shop import event, signed
 
@@ -281,3 +283,132 @@ async def test_a_slow_sender_goes_to_quart_with_what_was_read(
         "SELECT status FROM orders WHERE stripe_session_id = ?", (session_id,)
     )
     assert row is not None and row["status"] == "paid"
+
+
+# The receipt poll.
+
+POLLER = re.compile(r'<div id="order-poll"[^>]*hx-get="([^"]+)"')
+
+
+async def asgi_get(app: Any, url: str, headers: tuple = ()) -> tuple[int, list, bytes]:
+    """One GET straight through an ASGI app: the status, raw headers and body it sends."""
+    path, _, query = url.partition("?")
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "asgi": {"version": "3.0"},
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"localhost"), *headers],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+        "extensions": {},
+    }
+    sent: list[dict[str, Any]] = []
+    pieces = [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        if not pieces:
+            await asyncio.Event().wait()  # an open connection: nothing more comes
+        return pieces.pop()
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    return sent[0]["status"], sorted(sent[0]["headers"]), body
+
+
+async def open_receipt(client: QuartClient, db: Store, attempt: str) -> tuple[str, str]:
+    """A pending order opened through checkout: its token and its page's poll URL."""
+    await paid_order(client, db, attempt)
+    row = await db.fetch_one("SELECT token FROM orders WHERE checkout_attempt = ?", (attempt,))
+    assert row is not None
+    page = await (await client.get(f"/orders/{row['token']}")).get_data(as_text=True)
+    found = POLLER.search(page)
+    assert found is not None
+    return str(row["token"]), found.group(1).replace("&amp;", "&")
+
+
+async def test_an_unchanged_poll_is_answered_past_quart_as_quart_answers_it(
+    shop: Quart, client: QuartClient, db: Store, behind: Counting
+) -> None:
+    _, url = await open_receipt(client, db, "f" * 22)
+    assert re.fullmatch(r"/orders/[\w-]{32}/status\?v=[0-9a-f]{16}&every=2", url)
+    reached = behind.http
+    htmx = ((b"hx-request", b"true"), (b"hx-target", b"order-poll"))
+    fast = await asgi_get(shop.asgi_app, url, htmx)
+    assert behind.http == reached  # no request reached Quart
+    by_quart = await asgi_get(behind, url, htmx)
+    assert behind.http == reached + 1
+    assert fast == by_quart  # status, every header and its value, the empty body
+    assert fast[0] == 204 and fast[2] == b""
+    assert (b"cache-control", b"no-store") in fast[1]
+    assert (b"x-frame-options", b"DENY") in fast[1]
+    # And over the test client too, as the page's poller sends it.
+    response = await client.get(url, headers={"HX-Request": "true"})
+    assert response.status_code == 204 and behind.http == reached + 1
+
+
+async def test_every_other_poll_reaches_quart(
+    shop: Quart, client: QuartClient, db: Store, behind: Counting
+) -> None:
+    token, url = await open_receipt(client, db, "g" * 22)
+    version = re.search(r"v=([0-9a-f]{16})", url)
+    assert version is not None
+    other = "A" * 32
+    cases = {
+        # Quart answers these with the fragment, the poller, a reload or a 404.
+        "changed order": (url.replace(version[1], "0" * 16), (), 200),
+        "new interval": (url.replace("every=2", "every=10"), (), 200),
+        "legacy page": (url, ((b"hx-target", b"order-status"),), 200),
+        "unknown token": (url.replace(token, other), (), 404),
+        "no version": (f"/orders/{token}/status", (), 200),
+        "more parameters": (url + "&x=1", (), 204),
+        "parameters reordered": (f"/orders/{token}/status?every=2&v={version[1]}", (), 204),
+        "escaped": (url.replace("every=2", "every=%32"), (), 204),
+        "malformed token": (url.replace(token, token[:20]), (), 404),
+    }
+    for name, (target, headers, status) in cases.items():
+        before = behind.http
+        answer = await asgi_get(shop.asgi_app, target, headers)
+        assert behind.http == before + 1, name
+        assert answer[0] == status, name
+    assert (await asgi_get(shop.asgi_app, url))[0] == 204
+
+
+async def test_a_poll_with_a_sync_due_reaches_quart_and_stripe(
+    shop: Quart, client: QuartClient, db: Store, behind: Counting, fake_payments: Any
+) -> None:
+    token, url = await open_receipt(client, db, "h" * 22)
+    # Quiet past the sync interval: the next poll asks Stripe about the session.
+    quiet = shop.extensions["status_sync"].interval + 5
+    await db.execute(
+        "UPDATE orders SET updated_at = ? WHERE token = ?", (timestamp(time.time() - quiet), token)
+    )
+    page = await (await client.get(f"/orders/{token}")).get_data(as_text=True)
+    found = POLLER.search(page)
+    assert found is not None
+    url = found.group(1).replace("&amp;", "&")
+    asked, before = len(fake_payments.asked), behind.http
+    assert (await asgi_get(shop.asgi_app, url))[0] == 204  # Stripe says it is still open
+    assert behind.http == before + 1 and len(fake_payments.asked) == asked + 1
+    # The slot is taken: the next poll is the fast path's again, and Stripe is not asked.
+    assert (await asgi_get(shop.asgi_app, url))[0] == 204
+    assert behind.http == before + 1 and len(fake_payments.asked) == asked + 1
+
+
+async def test_a_failing_glance_gets_quarts_error_page(
+    client: QuartClient, db: Store, behind: Counting
+) -> None:
+    _, url = await open_receipt(client, db, "i" * 22)
+    await db.execute("ALTER TABLE orders RENAME TO orders_away")  # type: ignore[attr-defined]
+    before = behind.http
+    response = await client.get(url)
+    assert behind.http == before + 1
+    assert response.status_code == 500

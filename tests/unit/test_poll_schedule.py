@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from storefront.orders import OrderStatus, timestamp
-from storefront.receipts import Poll, order_version, poll_interval
+from storefront.receipts import Answer, Asked, Poll, decide, order_version, poll_interval
 from storefront.store import OrderGlance
 
 NOW = 1_800_000_000.0
@@ -82,3 +82,31 @@ def test_poll_of_reads_the_quiet_time_from_updated_at() -> None:
     assert Poll.of(glance(status=S.PAID), "tok", now=NOW).every is None
     # A clock behind the database's still polls as for a fresh order.
     assert Poll.of(glance(updated_at=timestamp(NOW + 60)), "tok", now=NOW).every == 2
+
+
+def test_decide_is_the_one_set_of_poll_rules() -> None:
+    seen = glance()
+    shown = Poll.of(seen, "t" * 32, NOW)
+    asked = Asked("t" * 32, shown.version, str(shown.every))
+
+    def never(order: object) -> bool:
+        return False
+
+    def due(order: object) -> bool:
+        return True
+
+    assert decide(asked, seen, never, NOW) == (Answer.UNCHANGED, shown)
+    assert decide(asked, seen, due, NOW) == (Answer.ASK_STRIPE, None)
+    assert decide(asked, None, never, NOW) == (Answer.NOT_FOUND, None)
+    legacy = dataclasses.replace(asked, target="order-status")
+    assert decide(legacy, seen, due, NOW) == (Answer.RELOAD, None)
+    # htmx names the poller itself as the target: an ordinary poll.
+    own = dataclasses.replace(asked, target="order-poll")
+    assert decide(own, seen, never, NOW)[0] is Answer.UNCHANGED
+    # Quiet past the first step: the same order, a new interval.
+    assert decide(asked, seen, never, NOW + 300)[0] is Answer.NEW_INTERVAL
+    moved = dataclasses.replace(seen, status=S.PAID)
+    assert decide(asked, moved, never, NOW)[0] is Answer.CHANGED
+    for version, every in ((None, "2"), (shown.version, None), (shown.version, "02")):
+        odd = Asked("t" * 32, version, every)
+        assert decide(odd, seen, never, NOW)[0] is not Answer.UNCHANGED

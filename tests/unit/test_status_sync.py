@@ -76,3 +76,17 @@ def test_memory_is_bounded() -> None:
     assert limiter.allow(order(order_id=2), NOW, returning=True)
     assert not limiter.allow(order(order_id=3), NOW, returning=True)  # full
     assert limiter.allow(order(order_id=3), NOW + 31, returning=True)  # old slots freed
+
+
+def test_due_says_what_allow_would_without_taking_the_slot() -> None:
+    limiter = StatusSyncLimiter(30, capacity=1)
+    quiet = order(updated_ago=60)
+    # The fast path only looks; the slot stays for the request Quart then serves.
+    assert limiter.due(quiet, NOW) and limiter.due(quiet, NOW)
+    assert limiter.allow(quiet, NOW)
+    assert not limiter.due(quiet, NOW + 1) and not limiter.allow(quiet, NOW + 1)
+    # Full (capacity 1): another order is not due until the first slot's window is over.
+    other = order(updated_ago=60, order_id=2)
+    assert not limiter.due(other, NOW + 1) and not limiter.allow(other, NOW + 1)
+    assert limiter.due(other, NOW + 30) and limiter.allow(other, NOW + 30)
+    assert not limiter.due(order(OrderStatus.PAID, updated_ago=60, order_id=3), NOW + 90)
