@@ -235,6 +235,18 @@ async def test_an_unexpected_failure_is_answered_by_quart_with_the_body(
     assert await db.fetch_all("SELECT * FROM webhook_events") == []
 
 
+def ends_answer(message: dict[str, Any]) -> bool:
+    """Whether an ASGI message is the last piece of the answer."""
+    return message["type"] == "http.response.body" and not message.get("more_body", False)
+
+
+async def disconnect_once(answered: asyncio.Event) -> dict[str, Any]:
+    """After the body, the connection stays open until the answer ends; then the client
+    leaves, as a server reports it (Quart 0.23 waits for that before returning)."""
+    await answered.wait()
+    return {"type": "http.disconnect"}
+
+
 async def test_a_slow_sender_goes_to_quart_with_what_was_read(
     shop: Quart, db: Store, behind: Counting, client: QuartClient
 ) -> None:
@@ -248,17 +260,20 @@ async def test_a_slow_sender_goes_to_quart_with_what_was_read(
     # The rest of the body arrives past the grace, however often receive is called.
     rest_at = asyncio.get_running_loop().time() + fastpath.BODY_GRACE + 0.3
 
+    sent: list[dict[str, Any]] = []
+    answered = asyncio.Event()
+
     async def receive() -> dict[str, Any]:
         if len(pieces) == 1:
             await asyncio.sleep(rest_at - asyncio.get_running_loop().time())
         if not pieces:
-            await asyncio.Event().wait()  # an open connection: nothing more comes
+            return await disconnect_once(answered)
         return pieces.pop(0)
-
-    sent: list[dict[str, Any]] = []
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
+        if ends_answer(message):
+            answered.set()
 
     scope = {
         "type": "http",
@@ -310,14 +325,17 @@ async def asgi_get(app: Any, url: str, headers: tuple = ()) -> tuple[int, list, 
     }
     sent: list[dict[str, Any]] = []
     pieces = [{"type": "http.request", "body": b"", "more_body": False}]
+    answered = asyncio.Event()
 
     async def receive() -> dict[str, Any]:
         if not pieces:
-            await asyncio.Event().wait()  # an open connection: nothing more comes
+            return await disconnect_once(answered)
         return pieces.pop()
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
+        if ends_answer(message):
+            answered.set()
 
     await app(scope, receive, send)
     body = b"".join(m.get("body", b"") for m in sent[1:])
