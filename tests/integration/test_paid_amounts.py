@@ -16,16 +16,9 @@ import aiohttp
 import pytest
 
 from storefront.catalog import read_products_file
-from tests.integration.test_cart_journey import post, shopper, stripe_post
+from tests.integration.test_cart_journey import SHOP_ENV, post, shopper, stripe_post
 from tests.live import ROOT, LiveStack, live_database_url
 from tests.money import assert_money_invariant
-
-SHOP_ENV = {
-    "STOREFRONT_SHIPPING_RATES": "Standard=500:3-5;Express=1500:1-2",
-    "STOREFRONT_SHIPPING_COUNTRIES": "DE,FR,NL",
-    "STOREFRONT_AUTOMATIC_TAX": "true",
-    "STOREFRONT_ALLOW_PROMOTION_CODES": "true",
-}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
