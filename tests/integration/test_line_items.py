@@ -20,13 +20,16 @@ import aiohttp
 import pytest
 import stripe
 
+from storefront import evidence
 from storefront.carts import LineRequest
 from storefront.catalog import NewProduct, read_products_file
-from storefront.evidence import EventOutcome
+from storefront.cli import main
+from storefront.evidence import EventOutcome, EventResult
 from storefront.line_items import LineItemsTask, record_due
 from storefront.orders import OrderStatus
 from storefront.paid_lines import LineAmounts
 from storefront.payments import PaymentError
+from storefront.store import make_store
 from storefront.store.postgres import PostgresStore
 from storefront.store.sqlite import SQLiteStore
 from tests.integration.test_cart_journey import SHOP_ENV
@@ -235,11 +238,17 @@ LATENCY_MS = 2500
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def slow_stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[LiveStack]:
+def live_url(request: pytest.FixtureRequest) -> str | None:
+    """A LiveStack's backend: a fresh PostgreSQL database, or None for a SQLite file."""
+    return live_database_url(request)
+
+
+@pytest.fixture
+async def slow_stack(live_url: str | None, tmp_path: Path) -> AsyncIterator[LiveStack]:
     """Stripe slow to answer, and its own deliveries dropped: the test delivers."""
     async with LiveStack(
         tmp_path / "shop.sqlite3",
-        database_url=live_database_url(request),
+        database_url=live_url,
         shop_env=SHOP_ENV,
         latency_ms=LATENCY_MS,
         drop_first_rate=1.0,
@@ -286,3 +295,56 @@ async def test_the_webhook_answers_without_waiting_on_stripe_for_line_items(
     assert (await slow_stack.order(token))["status"] == "paid"
     # The task asks Stripe afterwards, and stores what each line cost.
     await assert_lines_are_stripes(slow_stack, token, session_id)
+
+
+async def test_storefront_reconcile_records_line_items_a_stopped_shop_left_due(
+    live_url: str | None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async with LiveStack(
+        tmp_path / "shop.sqlite3",
+        database_url=live_url,
+        shop_env=SHOP_ENV,
+        drop_first_rate=1.0,
+        retry_schedule=(),
+    ) as live:
+        products = read_products_file(ROOT / "data" / "products.toml")
+        await live.db.save_products([dataclasses.replace(p, physical=True) for p in products])
+        await promotion(live)
+        session_id, token = await check_out(live, **{"enamel-mug": 2, "canvas-tote": 1})
+        await complete(
+            live, session_id, shipping_rate=rate(live, session_id, 500), promotion_code="TENOFF"
+        )
+        await live.stop_shop()
+        # The webhook's move committed, then the shop stopped before asking for the lines.
+        event = next(
+            e
+            for e in live.sandbox_state.events.values()
+            if e["type"] == "checkout.session.completed"
+        )
+        outcome = evidence.outcome_from_event(event["type"], event["data"]["object"])
+        settings = live.shop_settings()
+        db = make_store(settings)
+        await db.open()
+        try:
+            result, _, _ = await db.record_and_apply(event["id"], event["type"], outcome)
+            assert result is EventResult.APPLIED
+            assert len(await db.line_items_due()) == 1
+        finally:
+            await db.close()
+        env = {
+            "STRIPE_WEBHOOK_SECRET": SECRET,
+            "STRIPE_API_BASE": live.sandbox_url,
+            "STOREFRONT_BASE_URL": live.shop_url,
+            "STOREFRONT_DATABASE": str(live.database),
+            "STOREFRONT_DATABASE_URL": live.database_url or "",
+            **SHOP_ENV,
+        }
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        assert await asyncio.to_thread(main, ["reconcile"]) == 0
+        assert "line items: 1 orders recorded, 0 flagged" in capsys.readouterr().out
+        await live.start_shop()
+        await assert_lines_are_stripes(live, token, session_id)
