@@ -98,6 +98,11 @@ def create_app(
             app.extensions["reconciler"] = asyncio.create_task(
                 _reconcile_forever(db, gateway, settings)
             )
+        # Stripe's line items for paid orders: fetched here, never by the webhook.
+        from storefront.line_items import LineItemsTask
+
+        lines = app.extensions["line_items"] = LineItemsTask(db, gateway)
+        app.extensions["line_items_task"] = asyncio.create_task(lines.run_forever())
         if settings.outbox_interval > 0:
             from storefront.outbox import drain_forever
 
@@ -112,7 +117,8 @@ def create_app(
 
     @app.after_serving
     async def _close() -> None:
-        for name in ("reconciler", "outbox"):
+        app.extensions.pop("line_items", None)
+        for name in ("reconciler", "outbox", "line_items_task"):
             task = app.extensions.pop(name, None)
             if task is not None:
                 task.cancel()

@@ -393,6 +393,7 @@ async def _sandbox(args: argparse.Namespace, settings: Settings) -> None:
 
 async def _reconcile(args: argparse.Namespace, settings: Settings) -> None:
     from storefront.fulfilment import reconcile
+    from storefront.line_items import record_due
     from storefront.payments import StripePayments
     from storefront.store import make_store
 
@@ -404,6 +405,8 @@ async def _reconcile(args: argparse.Namespace, settings: Settings) -> None:
     try:
         older_than = settings.reconcile_after if args.older_than is None else args.older_than
         report = await reconcile(db, payments, older_than=older_than)
+        # Paid orders still missing Stripe's line items (the running shop sweeps them too).
+        lines = await record_due(db, payments)
         carts = await db.delete_stale_carts(settings.cart_max_age)
     finally:
         await payments.close()
@@ -412,6 +415,11 @@ async def _reconcile(args: argparse.Namespace, settings: Settings) -> None:
         f"checked {report.checked} open orders: {report.changed} changed, "
         f"{report.expired} expired, {report.aborted} aborted"
     )
+    if lines.recorded or lines.failed or lines.flagged:
+        print(
+            f"line items: {lines.recorded} orders recorded, {lines.flagged} flagged, "
+            f"{lines.failed} not fetched (tried again later)"
+        )
     if carts:
         print(f"deleted {carts} carts untouched for {settings.cart_max_age} s")
 

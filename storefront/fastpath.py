@@ -182,7 +182,11 @@ class FastPath:
                 (v.decode() for n, v in scope["headers"] if n.lower() == b"stripe-signature"), None
             )
             answer, status = await webhooks.receive(
-                extensions["payments"], extensions["db"], payload, signature
+                extensions["payments"],
+                extensions["db"],
+                payload,
+                signature,
+                lines_due=webhooks.lines_due(extensions),
             )
         except Exception as error:
             log.warning("webhook fast path failed (%s); Quart answers it", type(error).__name__)

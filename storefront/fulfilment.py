@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from storefront import evidence
@@ -27,13 +28,20 @@ DEFAULT_SESSION_LIFETIME = 24 * 60 * 60
 
 
 async def apply_event(
-    db: Store, event: WebhookEvent, payments: PaymentGateway | None = None
+    db: Store,
+    event: WebhookEvent,
+    payments: PaymentGateway | None = None,
+    *,
+    lines_due: Callable[[int], None] | None = None,
 ) -> EventResult:
     """Record a verified event and apply its transition, in one transaction.
 
     With ``payments``, a refund is first traced to its session and checked
     with Stripe when our order does not show it paid; a PaymentError from
     those look-ups propagates (nothing is recorded, so Stripe's retry tries again).
+    Stripe's line items are never asked for here: a move that leaves them due
+    calls ``lines_due`` with the order's id (the line-items task's wake-up),
+    and the caller answers at once.
     """
     dispute = evidence.dispute_from_event(event.type, event.object)
     if dispute is not None:
@@ -48,9 +56,10 @@ async def apply_event(
         outcome = await _trace_to_session(db, payments, outcome)
         outcome = await _vouch_for_refund(db, payments, outcome)
     result, order_id, reason = await db.record_and_apply(event.id, event.type, outcome)
-    if result is EventResult.APPLIED and order_id is not None and payments is not None:
+    if result is EventResult.APPLIED and order_id is not None and lines_due is not None:
         assert outcome is not None
-        await _record_line_items(db, payments, order_id, outcome)
+        if _needs_line_items(outcome):
+            lines_due(order_id)
     if result is EventResult.FLAGGED:
         log.warning(
             "order_id=%s flagged by event %s (%s): %s", order_id, event.id, event.type, reason
@@ -85,27 +94,13 @@ async def _trace_to_session(
     )
 
 
-async def _record_line_items(
-    db: Store, payments: PaymentGateway, order_id: int, outcome: EventOutcome
-) -> None:
-    # A webhook's session carries no line items. Ask for them only once the
-    # order has moved, in a transaction of their own: the payment never waits
-    # on this call (a dispute racing in must find the order paid), a repeated
-    # event spends no call, and a failed look-up leaves the lines without them.
+def _needs_line_items(outcome: EventOutcome) -> bool:
+    # A webhook's session carries no line items; the move priced the lines
+    # itself only when Stripe states no discount and no tax.
     money = (OrderStatus.PAID, OrderStatus.PROCESSING)
     if outcome.status not in money or outcome.lines or not outcome.session_id:
-        return
-    if outcome.discount == 0 and outcome.tax == 0:
-        return  # the move stored each line at its price: nothing to ask
-    try:
-        lines = await payments.line_items(outcome.session_id)
-    except PaymentError as error:
-        log.warning("order_id=%s: line items not fetched: %s", order_id, error)
-        return
-    if lines and (
-        reason := await db.record_lines(order_id, dataclasses.replace(outcome, lines=lines))
-    ):
-        log.warning("order_id=%s flagged: %s", order_id, reason)
+        return False
+    return not (outcome.discount == 0 and outcome.tax == 0)
 
 
 def _pays(session: CheckoutSession, payment_intent: str | None) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from quart import Blueprint, current_app, jsonify, request
@@ -23,17 +24,34 @@ async def webhook() -> ResponseReturnValue:
     payload = await request.get_data(cache=False)
     extensions = current_app.extensions
     answer, status = await receive(
-        extensions["payments"], extensions["db"], payload, request.headers.get("Stripe-Signature")
+        extensions["payments"],
+        extensions["db"],
+        payload,
+        request.headers.get("Stripe-Signature"),
+        lines_due=lines_due(extensions),
     )
     return jsonify(answer), status
 
 
+def lines_due(extensions: Mapping[str, Any]) -> Callable[[int], None] | None:
+    """The running line-items task's wake-up, if the app runs one."""
+    task = extensions.get("line_items")
+    return task.due if task is not None else None
+
+
 async def receive(
-    payments: PaymentGateway, db: Store, payload: bytes, signature: str | None
+    payments: PaymentGateway,
+    db: Store,
+    payload: bytes,
+    signature: str | None,
+    *,
+    lines_due: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, Any], int]:
     """One delivery's JSON answer and status (also for storefront.fastpath).
 
     Anything else raised means nothing was committed: the caller answers 500.
+    The answer never waits on Stripe's line items: ``lines_due`` hands them
+    to the line-items task.
     """
     try:
         event = payments.verify_webhook(payload, signature)
@@ -47,7 +65,7 @@ async def receive(
     # An exception from here on becomes a 500: nothing was committed, Stripe retries.
     # That includes a locked database (past its busy timeout) or a crash mid-way.
     try:
-        result = await apply_event(db, event, payments)
+        result = await apply_event(db, event, payments, lines_due=lines_due)
     except PaymentError as error:
         log.warning(
             "event %s (%s): Stripe look-up failed, retry later: %s", event.id, event.type, error

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from storefront.paid_lines import LineAmounts
 from storefront.payments import (
+    CheckoutLine,
     CheckoutRequest,
     CheckoutSession,
     PaymentError,
@@ -29,6 +30,9 @@ class FakePayments:
         self.fail = False
         self.refunds: list[tuple[str, int, str]] = []
         self.undelivered: list[UndeliveredEvent] = []
+        # The request each session was made from, and every line-items call.
+        self.made_from: dict[str, CheckoutRequest] = {}
+        self.line_item_calls: list[str] = []
         self._ids = itertools.count(1)
         # Signature checks are pure computation: use the real ones.
         self._verifier = StripePayments("sk_test_fake000000", webhook_secret)
@@ -56,6 +60,7 @@ class FakePayments:
             expires_at=request.expires_at,
         )
         self.sessions[session_id] = session
+        self.made_from[session_id] = request
         self.by_key[request.idempotency_key] = session_id
         return session
 
@@ -83,8 +88,29 @@ class FakePayments:
         return self.sessions[session_id]
 
     async def line_items(self, session_id: str) -> tuple[LineAmounts, ...]:
-        """No line items: the fake's sessions state no breakdown."""
-        return ()
+        """Each line at its price: the fake's sessions take nothing off and add no tax."""
+        self.line_item_calls.append(session_id)
+        if self.fail:
+            raise PaymentError("APIError (HTTP 500): fake outage")
+        request = self.made_from.get(session_id)
+        if request is None:
+            raise PaymentError(
+                "InvalidRequestError (HTTP 404): no such session",
+                http_status=404,
+                code="resource_missing",
+            )
+        ordered = request.lines or (
+            CheckoutLine(
+                request.product_name,
+                request.product_description,
+                request.unit_amount,
+                request.quantity,
+            ),
+        )
+        return tuple(
+            LineAmounts(x.quantity, x.unit_amount * x.quantity, 0, 0, x.unit_amount * x.quantity)
+            for x in ordered
+        )
 
     async def expire_session(self, session_id: str) -> CheckoutSession:
         session = await self.retrieve_session(session_id)

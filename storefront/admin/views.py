@@ -20,6 +20,7 @@ from storefront.money import parse_price
 from storefront.orders import Fulfilment, Order, OrderStatus
 from storefront.payments import PaymentError, PaymentGateway
 from storefront.store.backoffice import OrderQuery
+from storefront.webhooks import lines_due
 
 log = logging.getLogger(__name__)
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -343,7 +344,9 @@ async def apply_undelivered(event_id: str) -> Any:
         raise NotFound()
     try:
         event = await payments().retrieve_event(event_id)
-        result = await fulfilment.apply_event(store(), event, payments())
+        result = await fulfilment.apply_event(
+            store(), event, payments(), lines_due=lines_due(current_app.extensions)
+        )
     except PaymentError as error:
         log.warning("back office: event %s could not be applied: %s", event_id, error)
         return Response("Stripe could not be reached; nothing was applied.", status=502)

@@ -29,6 +29,18 @@ if TYPE_CHECKING:
     from storefront.orders import Move, Order, TimelineEntry
 
 
+# Advisory-lock keys (``Store.exclusive``): one per job that runs on one instance at a time.
+RECONCILE_LOCK = 0x5707_0001
+LINE_ITEMS_LOCK = 0x5707_0002
+
+# Statuses whose orders take Stripe's line items: paid ones, refunded ones too
+# (the lines say what was paid and refunded), and processing (money on its way).
+LINES_DUE_STATUSES = (
+    OrderStatus.PAID.value,
+    OrderStatus.PROCESSING.value,
+    OrderStatus.REFUNDED.value,
+)
+
 # The columns a status poll reads first (``Store.order_glance``), in this order.
 GLANCE_COLUMNS = (
     "id, status, stripe_session_id, updated_at, flagged_at, amount_refunded, fulfilment"
@@ -205,7 +217,19 @@ class Store(BackOfficeStore, Protocol):
     async def record_lines(self, order_id: int, paid: EventOutcome) -> str | None:
         """Store a paid order's line amounts learnt after its move; the flag reason or None.
 
-        Only for a paid or processing order; lines that do not fit flag it instead.
+        Only for a paid, processing or refunded order; lines that do not fit flag
+        it instead. Idempotent: the same lines store the same amounts again.
+        """
+
+    async def line_items_due(
+        self, limit: int = 100, *, after_id: int = 0, order_ids: Sequence[int] | None = None
+    ) -> list[Order]:
+        """Orders whose line items are due from Stripe, oldest (lowest id) first.
+
+        Due: paid, processing or refunded with Stripe's totals recorded, a
+        session, no flag, made at or after revision 0005 (``shipping_offered``
+        not NULL), and a line without ``amount_total``. Paged by ``after_id``;
+        ``order_ids`` narrows it to those orders.
         """
 
     async def stock_report(self) -> dict[str, tuple[int | None, int, int]]:

@@ -31,7 +31,7 @@ from storefront.config import ConfigError, redacted
 from storefront.db import SchemaError, check_revision
 from storefront.evidence import EventOutcome, EventResult
 from storefront.orders import Move, Order, OrderStatus, TimelineEntry, timestamp
-from storefront.store import GLANCE_COLUMNS, OrderGlance
+from storefront.store import GLANCE_COLUMNS, LINES_DUE_STATUSES, RECONCILE_LOCK, OrderGlance
 from storefront.store.postgres_backoffice import PostgresBackOffice
 from storefront.store.postgres_cart import PostgresCart
 from storefront.store.postgres_writes import (
@@ -49,9 +49,6 @@ from storefront.store.postgres_writes import (
     record_and_apply,
     transition,
 )
-
-# pg_try_advisory_lock keys: one per job that must run on one instance at a time.
-RECONCILE_LOCK = 0x5707_0001
 
 # What a health check meets when the server is down, refuses, or the pool is closed.
 _UNREACHABLE = (
@@ -251,6 +248,27 @@ class PostgresStore(PostgresCart, PostgresBackOffice):
             OrderStatus.PROCESSING.value,
             timestamp(time.time() - older_than_seconds),
             after_id,
+            limit,
+        )
+        return [Order.from_row(r) for r in rows]
+
+    async def line_items_due(
+        self, limit: int = 100, *, after_id: int = 0, order_ids: Sequence[int] | None = None
+    ) -> list[Order]:
+        """Orders whose line items are due from Stripe, oldest (lowest id) first."""
+        if order_ids is not None and not order_ids:
+            return []
+        rows = await self.pool.fetch(
+            ORDER_SELECT + " WHERE o.status IN ($1, $2, $3) AND o.stripe_session_id IS NOT NULL"
+            " AND o.flagged_at IS NULL AND o.amount_paid IS NOT NULL"
+            # NULL: an order from before revision 0005, whose lines were never priced.
+            " AND o.shipping_offered IS NOT NULL AND o.id > $4"
+            " AND ($5::bigint[] IS NULL OR o.id = ANY($5::bigint[])) AND EXISTS"
+            " (SELECT 1 FROM order_lines l WHERE l.order_id = o.id AND l.amount_total IS NULL)"
+            " ORDER BY o.id LIMIT $6",
+            *LINES_DUE_STATUSES,
+            after_id,
+            None if order_ids is None else list(order_ids),
             limit,
         )
         return [Order.from_row(r) for r in rows]

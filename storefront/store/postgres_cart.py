@@ -31,6 +31,7 @@ from storefront.carts import (
 )
 from storefront.orders import OrderStatus, timestamp
 from storefront.paid_lines import lines_mismatch
+from storefront.store import LINES_DUE_STATUSES
 
 if TYPE_CHECKING:
     from storefront.evidence import EventOutcome
@@ -126,14 +127,19 @@ class PostgresCart:
             )
 
     async def record_lines(self, order_id: int, paid: EventOutcome) -> str | None:
-        """Store a paid order's line amounts learnt after its move; the flag reason or None."""
+        """Store a paid order's line amounts learnt after its move; the flag reason or None.
+
+        Only on a paid, processing or refunded order; the order's row lock makes
+        two instances storing the same lines take turns, and the second stores
+        the same amounts again.
+        """
         from storefront.store.postgres_writes import flag  # it imports this module
 
         async with self._transaction() as conn:
             status = await conn.fetchval(
                 "SELECT status FROM orders WHERE id = $1 FOR UPDATE", order_id
             )
-            if status not in (OrderStatus.PAID, OrderStatus.PROCESSING):
+            if status not in LINES_DUE_STATUSES:
                 return None
             reason = await record_line_amounts(conn, order_id, paid)
             if reason is not None:

@@ -29,7 +29,7 @@ from storefront.orders import (
     new_token,
     timestamp,
 )
-from storefront.store import GLANCE_COLUMNS, OrderGlance
+from storefront.store import GLANCE_COLUMNS, LINES_DUE_STATUSES, OrderGlance
 from storefront.store.backoffice import (
     BackOfficeQueries,
     enqueue_email,
@@ -199,6 +199,26 @@ class SQLiteStore(CartQueries, BackOfficeQueries, Database):
                 after_id,
                 limit,
             ),
+        )
+        return [Order.from_row(r) for r in rows]
+
+    async def line_items_due(
+        self, limit: int = 100, *, after_id: int = 0, order_ids: Sequence[int] | None = None
+    ) -> list[Order]:
+        """Orders whose line items are due from Stripe, oldest (lowest id) first."""
+        if order_ids is not None and not order_ids:
+            return []
+        only = ""
+        if order_ids is not None:
+            only = f" AND o.id IN ({', '.join('?' * len(order_ids))})"
+        rows = await self.fetch_all(
+            _ORDER_SELECT + " WHERE o.status IN (?, ?, ?) AND o.stripe_session_id IS NOT NULL"
+            " AND o.flagged_at IS NULL AND o.amount_paid IS NOT NULL"
+            # NULL: an order from before revision 0005, whose lines were never priced.
+            " AND o.shipping_offered IS NOT NULL AND o.id > ?" + only + " AND EXISTS"
+            " (SELECT 1 FROM order_lines l WHERE l.order_id = o.id AND l.amount_total IS NULL)"
+            " ORDER BY o.id LIMIT ?",
+            (*LINES_DUE_STATUSES, after_id, *(order_ids or ()), limit),
         )
         return [Order.from_row(r) for r in rows]
 

@@ -28,6 +28,7 @@ from storefront.carts import (
 )
 from storefront.orders import OrderStatus, timestamp
 from storefront.paid_lines import lines_mismatch
+from storefront.store import LINES_DUE_STATUSES
 
 if TYPE_CHECKING:
     from storefront.db import Database
@@ -103,7 +104,11 @@ class CartQueries(_Base):
         await self.write(_offer_shipping, order_id, shipping_offer(amounts))
 
     async def record_lines(self, order_id: int, paid: EventOutcome) -> str | None:
-        """Store a paid order's line amounts learnt after its move; the flag reason or None."""
+        """Store a paid order's line amounts learnt after its move; the flag reason or None.
+
+        Only on a paid, processing or refunded order; the same lines again store
+        the same amounts (two instances may fetch them at once).
+        """
         return await self.write(_record_lines, order_id, paid)
 
     async def stock_report(self) -> dict[str, tuple[int | None, int, int]]:
@@ -334,7 +339,7 @@ def _record_lines(conn: sqlite3.Connection, order_id: int, paid: EventOutcome) -
     from storefront.store.sqlite import flag  # the store module imports this one
 
     status = conn.execute("SELECT status FROM orders WHERE id = ?", (order_id,)).fetchone()
-    if status is None or status["status"] not in (OrderStatus.PAID, OrderStatus.PROCESSING):
+    if status is None or status["status"] not in LINES_DUE_STATUSES:
         return None
     reason = record_line_amounts(conn, order_id, paid)
     if reason is not None:

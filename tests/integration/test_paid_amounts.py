@@ -124,7 +124,7 @@ async def assert_lines_are_stripes(stack: LiveStack, token: str, session_id: str
     """The order's lines hold Stripe's per-line amounts, and they add up to what was paid."""
     order = await stack.order(token)
     stripe_lines = stack.sandbox_state.sessions[session_id].line_items_list()["data"]
-    # A webhook stores them just after the paid move, in a transaction of their own.
+    # After a webhook the line-items task asks Stripe for them, once the answer is sent.
     for _ in range(200):
         ours = await stack.db.fetch_all(
             "SELECT name, quantity, unit_amount, amount_discount, amount_tax, amount_total"
