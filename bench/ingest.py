@@ -14,9 +14,11 @@ import aiohttp
 from bench import fixtures, measure, targets
 from bench.fixtures import Ingested
 from bench.measure import (
+    BrokenTarget,
     Goal,
     Series,
     Target,
+    expect_2xx,
     goal_at_least,
     goal_at_most,
     ratio,
@@ -136,18 +138,18 @@ def count_rounds(
 
 
 def polling(pages: int = 2000) -> Section:
-    """Receipt status polls: capacity, and latency with 2,000 open pages polling every 2 s."""
+    """Receipt status polls: capacity, and latency with 2,000 open pages polling every 2 s.
+
+    A receipt's polls are for an order just created, so every run polls
+    ``pages`` orders written just before it (``fresh_polls``): by the shop's
+    own rules none is due a Stripe sync (that waits until an order has been
+    quiet for ``STOREFRONT_STATUS_SYNC_AFTER``, 30 s) and each is on the
+    2-second step of the poll schedule, as on a page opened back from Stripe.
+    """
     db = fixtures.fresh_database("polling")
     flask_db = fixtures.copy_database(db, "polling-flask")
-    orders = fixtures.add_pending_orders(db, pages, "poll")
-    flask_orders = fixtures.add_pending_orders(flask_db, pages, "poll")
-    plain = [f"/orders/{o.token}/status" for o in orders]
-    paths = fixtures.write_paths(plain, "ours")
-    flask_paths = fixtures.write_paths(
-        [f"/orders/{o.token}/status" for o in flask_orders], "flask"
-    )
-    # Polls of old pending orders may ask Stripe about them: give them a sandbox
-    # that answers at once (it knows none of these sessions: a quick 404).
+    # Should a run outlast the sync delay, its polls ask a sandbox that answers at
+    # once (it knows none of these sessions: a quick 404), not an unreachable host.
     sandbox = targets.sandbox(0)
     with servers(sandbox):
         api = sandbox.url
@@ -156,9 +158,20 @@ def polling(pages: int = 2000) -> Section:
         sync = targets.flask("flask-polling", flask_db)
         threaded = targets.flask("flask-polling-gthread", flask_db, threads=10)
         with servers(ours, whole, sync, threaded):
-            versioned = asyncio.run(_versioned_paths(ours.url, plain))
-            unchanged = fixtures.write_paths(versioned, "ours-versioned") if versioned else None
-            return _polling(pages, ours, whole, sync, threaded, paths, flask_paths, unchanged)
+            probe = fresh_polls(db, 1, "poll-probe", ours.url, versioned=True)
+            return _polling(pages, ours, whole, sync, threaded, db, flask_db, probe is not None)
+
+
+def fresh_polls(db: Path, count: int, tag: str, url: str, *, versioned: bool) -> list[str] | None:
+    """Poll paths of ``count`` pending orders created now: plain, or as their pages carry them.
+
+    ``versioned``: the URL each order's status fragment carries in its hx-get,
+    read from ``url``, when it names the order's version and an unchanged poll
+    answers 204; None when the shop's fragments carry no such URL.
+    """
+    orders = fixtures.add_pending_orders(db, count, tag)
+    plain = [f"/orders/{o.token}/status" for o in orders]
+    return asyncio.run(_versioned_paths(url, plain)) if versioned else plain
 
 
 async def _versioned_paths(url: str, plain: list[str]) -> list[str] | None:
@@ -193,12 +206,11 @@ def _polling(
     whole: Server,
     sync: Server,
     threaded: Server,
-    paths: Path,
-    flask_paths: Path,
-    unchanged: Path | None,
+    db: Path,
+    flask_db: Path,
+    unchanged: bool,
 ) -> Section:
     """Run the polling rounds once every server is up."""
-    asked = unchanged or paths  # what pages poll: the versioned URL once it exists
     closed = "ours: Hypercorn, 1 worker, full render, closed loop 50 connections"
     fresh = "ours: Hypercorn, 1 worker, unchanged polls (204), closed loop 50 connections"
     whole_closed = f"whole machine: ours, Hypercorn {CORES} workers, closed loop 50 connections"
@@ -207,25 +219,44 @@ def _polling(
     paced = f"ours: 1 worker, {pages:,} open pages, one poll per 2 s each"
     paced_all = f"whole machine: ours, Hypercorn {CORES} workers, {pages:,} open pages"
 
-    def loop(label: str, server: Server, file: Path) -> Target:
-        return Target(label, server.url + "/", 50, CLOSED_SECONDS, "poll.lua", [str(file)])
+    def target(
+        label: str, server: Server, *, paced_load: bool = False, versioned: bool = unchanged
+    ) -> Target:
+        name = server.name + ("-paced" if paced_load else "") + ("-v" if versioned else "")
+        where = flask_db if server in (sync, threaded) else db
 
-    plan = [loop(closed, ours, paths)]
+        def prepare(round_no: int) -> list[str]:
+            tag = f"{name}-{round_no}"
+            found = fresh_polls(where, pages, tag, server.url, versioned=versioned)
+            if found is None:
+                raise BrokenTarget(f"{label}: the status fragments stopped carrying their version")
+            # One poll as the load sends it must answer 2xx, or the run means nothing.
+            expect_2xx(label, server.url + found[0])
+            return [str(fixtures.write_paths(found, tag))]
+
+        if paced_load:
+            return Target(label, server.url + "/", pages, PACED_SECONDS, "poll_paced.lua",
+                          prepare=prepare)  # fmt: skip
+        return Target(label, server.url + "/", 50, CLOSED_SECONDS, "poll.lua", prepare=prepare)
+
+    plan = [target(closed, ours, versioned=False)]
     if unchanged:
-        plan.append(loop(fresh, ours, unchanged))
+        plan.append(target(fresh, ours))
     plan += [
-        loop(whole_closed, whole, asked),
-        loop(base, sync, flask_paths),
-        loop(base_t, threaded, flask_paths),
-        Target(paced, ours.url + "/", pages, PACED_SECONDS, "poll_paced.lua", [str(asked)]),
-        Target(paced_all, whole.url + "/", pages, PACED_SECONDS, "poll_paced.lua", [str(asked)]),
+        target(whole_closed, whole),
+        target(base, sync, versioned=False),
+        target(base_t, threaded, versioned=False),
+        target(paced, ours, paced_load=True),
+        target(paced_all, whole, paced_load=True),
     ]
     found = run_rounds(plan)
     memory = {f"ours: Hypercorn worker after {pages:,} open pages": ours.rss_mb()}
     kind = "unchanged polls answered 204" if unchanged else "full renders (no 204 path yet)"
     section = Section(
         "Receipt status polling",
-        f"GET /orders/<token>/status over {pages:,} pending orders. Capacity: wrk closed loop. "
+        f"GET /orders/<token>/status over {pages:,} pending orders created just before each "
+        "run (none due a Stripe sync, as on a page just back from Stripe). Capacity: wrk "
+        "closed loop. "
         f"Paced: {pages:,} keep-alive connections, each waiting 0-4 s (2 s on average) before "
         f"each poll, i.e. an offered {pages // 2:,} polls/s; p99 is measured under that load. "
         f"Pages poll the URL their fragment carries; in this run those were {kind}.",

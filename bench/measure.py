@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import statistics
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -32,6 +34,30 @@ class Target:
     probe: Callable[[], dict[str, float]] | None = None
     # Called before each run: e.g. wait until work left over from the run before drained.
     settle: Callable[[], None] | None = None
+    # A path on this target's server that must answer a GET with 2xx before the
+    # first round; without one, a target loaded without a script checks its own URL.
+    check: str | None = None
+
+
+class BrokenTarget(RuntimeError):
+    """A server answered the pre-round check with an error: its figures would mean nothing."""
+
+
+def expect_2xx(label: str, url: str) -> None:
+    """GET one request the way the load will, and fail loudly unless it answers 2xx.
+
+    A baseline that answers every request with an error would otherwise show
+    up only as "unknown" ratios at the end of a long run.
+    """
+    try:
+        with urllib.request.urlopen(url, timeout=10):
+            return
+    except urllib.error.HTTPError as error:
+        body = error.read(300).decode("utf-8", "replace")
+        raise BrokenTarget(
+            f"{label}: GET {url} answered {error.code}, not 2xx; "
+            f"fix the server before measuring it. Body: {body!r}"
+        ) from None
 
 
 class _Figures:
@@ -81,6 +107,11 @@ def run_rounds(
     """
     rounds = rounds or ROUNDS
     series = {t.label: Series(t.label) for t in targets}
+    for target in targets:
+        if target.check is not None:
+            expect_2xx(target.label, target.url.rstrip("/") + target.check)
+        elif target.script is None:
+            expect_2xx(target.label, target.url)
     for target in targets:
         if warmup and target.prepare is None:
             wrk(target.url, connections=target.connections, duration=warmup * TIME_SCALE,

@@ -74,6 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             sections += chosen[name]()
             durations[name] = time.monotonic() - began
             print(f"bench: {name} done in {durations[name]:.0f} s", flush=True)
+    except measure.BrokenTarget as error:
+        # No report: a table of ratios against a server that only errs would mislead.
+        print(f"bench: FAILED, a server answers errors: {error}", file=sys.stderr)
+        return 1
     finally:
         procs.stop_all()
     ours = {k: v for s in sections for k, v in s.memory_mb.items() if k.startswith("ours:")}

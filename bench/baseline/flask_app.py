@@ -16,6 +16,7 @@ import secrets
 import sqlite3
 from enum import StrEnum
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import stripe
@@ -29,17 +30,32 @@ catalog = Blueprint("catalog", __name__)
 checkout = Blueprint("checkout", __name__)
 receipts = Blueprint("receipts", __name__)
 webhooks = Blueprint("webhooks", __name__)
-# The tutorial has no cart; the shop's shared templates link to one, so its URLs
-# exist here and answer 404.
+# The tutorial has no cart and no live stock; the shop's shared templates link to
+# both, so their URLs exist here and answer 404.
 cart = Blueprint("cart", __name__)
-for _rule, _endpoint in (
-    ("/cart", "show"),
-    ("/cart/add/<slug>", "add"),
-    ("/cart/items/<slug>", "change"),
-    ("/cart/items/<slug>/remove", "remove"),
-    ("/cart/checkout", "checkout"),
+stock_live = Blueprint("stock_live", __name__)
+for _blueprint, _rule, _endpoint in (
+    (cart, "/cart", "show"),
+    (cart, "/cart/add/<slug>", "add"),
+    (cart, "/cart/items/<slug>", "change"),
+    (cart, "/cart/items/<slug>/remove", "remove"),
+    (cart, "/cart/checkout", "checkout"),
+    (stock_live, "/stock/catalog", "catalog"),
+    (stock_live, "/stock/cart", "cart"),
 ):
-    cart.add_url_rule(_rule, _endpoint, lambda **_: Response("no cart here", status=404))
+    _blueprint.add_url_rule(_rule, _endpoint, lambda **_: Response("not here", status=404))
+# The shop's cards show "Only N left" from here down (storefront.stock_live).
+LOW_STOCK = 5
+# The tutorial's page polls its status every 2 s until the order is final.
+POLL_EVERY = 2
+
+
+class Fulfilment(StrEnum):
+    """Whether the goods went out, as the shop's status fragment reads it."""
+
+    UNFULFILLED = "unfulfilled"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
 
 
 class Status(StrEnum):
@@ -70,6 +86,21 @@ def when(value: str) -> str:
     """Show a stored UTC timestamp briefly."""
     date, _, time = value.partition("T")
     return f"{date} {time[:5]} UTC"
+
+
+def catalog_levels(products: list[dict[str, Any]]) -> list[tuple[int, int, int]]:
+    """The stock the catalog's cards show, as the shop's stock poller names it."""
+    cap = LOW_STOCK + 1
+    return [
+        (p["id"], cap if p["available"] is None else min(p["available"], cap), cap)
+        for p in products
+        if p["stock"] is not None
+    ]
+
+
+def stock_version(levels: list[tuple[int, int, int]]) -> str:
+    """The poller's ``v``: product, level shown and cap, as the shop spells it."""
+    return "-".join(f"{product}.{level}.{cap}" for product, level, cap in levels)
 
 
 def db() -> sqlite3.Connection:
@@ -167,16 +198,29 @@ def receipt(token: str) -> str | Response:
     found = _order(token)
     if found is None:
         return Response("not found", status=404)
-    return render_template("receipt.html", order=found[0], timeline=found[1])
+    order, timeline = found
+    return render_template(
+        "receipt.html", order=order, timeline=timeline, lines=[], poll=_poll(order, token)
+    )
 
 
 @receipts.get("/orders/<token>/status")
 def status(token: str) -> str | Response:
-    """The status fragment that receipt pages poll."""
+    """What receipt pages poll: the whole status fragment, every time (no versions)."""
     found = _order(token)
     if found is None:
         return Response("not found", status=404)
-    return render_template("partials/order_status.html", order=found[0], timeline=found[1])
+    order, timeline = found
+    return render_template(
+        "partials/order_update.html", order=order, timeline=timeline, poll=_poll(order, token)
+    )
+
+
+def _poll(order: dict[str, Any], token: str) -> SimpleNamespace:
+    # The poller the shop's templates draw; this page names no version, so every
+    # poll renders the status again.
+    every = None if order["status"].is_final else POLL_EVERY
+    return SimpleNamespace(token=token, version=None, every=every)
 
 
 @webhooks.post("/webhook")
@@ -231,7 +275,16 @@ def create_app() -> Flask:
     app.jinja_env.globals["shop_name"] = "Storefront"
     app.jinja_env.globals["OrderStatus"] = Status
     app.jinja_env.globals["static_url"] = lambda filename: url_for("static", filename=filename)
-    for blueprint in (catalog, checkout, receipts, webhooks, cart):
+    app.jinja_env.globals["Fulfilment"] = Fulfilment
+    # The cart badge: the tutorial has no cart, so it always reads 0 (the shop's
+    # count for a shopper without a cart cookie, as every bench request is).
+    app.jinja_env.globals["shopper_cart_count"] = lambda: 0
+    # The live stock poller, at the shop's default interval.
+    poll_every = int(os.environ.get("STOREFRONT_STOCK_POLL_INTERVAL", "5"))
+    app.jinja_env.globals["stock_poll_every"] = lambda: poll_every
+    app.jinja_env.globals["catalog_levels"] = catalog_levels
+    app.jinja_env.globals["stock_version"] = stock_version
+    for blueprint in (catalog, checkout, receipts, webhooks, cart, stock_live):
         app.register_blueprint(blueprint)
 
     @app.teardown_appcontext

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from bench.carts import RaceRound, p99, race_goals
-from bench.measure import Series, efficiency, goal_at_most, ratio, ratio_goal, ratio_to_best
+from bench.measure import (
+    BrokenTarget,
+    Series,
+    efficiency,
+    expect_2xx,
+    goal_at_most,
+    ratio,
+    ratio_goal,
+    ratio_to_best,
+)
 from bench.scaleout import bottleneck, cpu_shares
 
 
@@ -127,3 +139,40 @@ def test_a_latency_goal_is_missed_when_nothing_was_answered() -> None:
     goal = goal_at_most("p99 < 100 ms", math.inf, 100.0, " ms")
 
     assert (goal.measured, goal.met) == ("no answers", False)
+
+
+class _Answers(BaseHTTPRequestHandler):
+    """Answers GET /<status> with that status."""
+
+    def do_GET(self) -> None:
+        status = int(self.path.strip("/"))
+        self.send_response(status)
+        self.send_header("Content-Length", "5" if status != 204 else "0")
+        self.end_headers()
+        if status != 204:
+            self.wfile.write(b"oops!")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def answering() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_server_answering_errors_stops_the_run_before_its_rounds(answering: str) -> None:
+    with pytest.raises(BrokenTarget, match=r"baseline: GET .*/500 answered 500.*oops!"):
+        expect_2xx("baseline", answering + "/500")
+
+
+@pytest.mark.parametrize("status", [200, 204])
+def test_a_server_answering_2xx_passes_the_check(answering: str, status: int) -> None:
+    expect_2xx("ours", f"{answering}/{status}")
