@@ -81,7 +81,9 @@ async def authenticate_and_disturb() -> None:
         raw = request.query_string.decode()
     g.params = parse_body(raw)
     if settings.latency_ms:
-        await asyncio.sleep(settings.latency_ms / 1000)
+        jitter = settings.latency_jitter_ms
+        spread = state.rng.uniform(-jitter, jitter) if jitter else 0.0
+        await asyncio.sleep((settings.latency_ms + spread) / 1000)
     if settings.failure_rate and state.rng.random() < settings.failure_rate:
         state.stats["api_failures_injected"] += 1
         raise api_error()

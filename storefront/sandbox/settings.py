@@ -55,6 +55,8 @@ class SandboxSettings:
     webhook_url: str | None = "http://127.0.0.1:5000/webhook"
     webhook_secret: str = field(default_factory=generate_webhook_secret)
     latency_ms: int = 0
+    # Each call's latency drawn uniformly from latency_ms ± this (Stripe's is never constant).
+    latency_jitter_ms: int = 0
     duplicate_rate: float = 0.0
     shuffle_window: int = 0
     # Longest time an event waits in an unfilled shuffle window.
@@ -94,11 +96,18 @@ class SandboxSettings:
             _check_rate(name, getattr(self, name))
         for name in (
             "latency_ms",
+            "latency_jitter_ms",
             "shuffle_window",
             "shuffle_max_wait",
             "async_payment_delay",
         ):
             _check_non_negative(name, getattr(self, name))
+        if self.latency_jitter_ms > self.latency_ms:
+            # Clipped at zero, the mean would drift above latency_ms.
+            raise ValueError(
+                f"latency_jitter_ms must not exceed latency_ms ({self.latency_ms}); "
+                f"got {self.latency_jitter_ms!r}"
+            )
         if self.delivery_timeout <= 0:
             raise ValueError(f"delivery_timeout must be > 0; got {self.delivery_timeout!r}")
         if self.expiry_interval <= 0:
@@ -168,7 +177,7 @@ _FLOATS = {
     "async_payment_delay",
     "expiry_interval",
 }
-_INTS = {"latency_ms", "shuffle_window", "seed", "smtp_port"}
+_INTS = {"latency_ms", "latency_jitter_ms", "shuffle_window", "seed", "smtp_port"}
 _BOOLS = {"require_api_version"}
 
 
@@ -200,6 +209,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--webhook-url", help="default webhook endpoint ('' for none)")
     group.add_argument("--webhook-secret", help="whsec_ secret of the default endpoint")
     group.add_argument("--latency-ms", help="milliseconds added to every API call")
+    group.add_argument(
+        "--latency-jitter-ms", help="each call's latency is latency-ms plus or minus up to this"
+    )
     group.add_argument("--duplicate-rate", help="fraction of events delivered twice (0-1)")
     group.add_argument("--shuffle-window", help="deliver events shuffled in windows of N")
     group.add_argument("--shuffle-max-wait", help="seconds an unfilled window waits")

@@ -91,6 +91,22 @@ async def test_latency_is_added_to_every_call(make_sandbox) -> None:
         assert time.monotonic() - started >= 0.25
 
 
+async def test_jitter_spreads_each_call_around_the_latency(make_sandbox) -> None:
+    # 200 ms ± 150: every call within the range, and not all alike (a constant
+    # latency lines concurrent callers up in step).
+    async with make_sandbox(latency_ms=200, latency_jitter_ms=150, seed=3) as sandbox:
+
+        async def timed() -> float:
+            started = time.monotonic()
+            await sandbox.client.v1.events.list_async()
+            return time.monotonic() - started
+
+        took = await asyncio.gather(*(timed() for _ in range(12)))
+    assert min(took) >= 0.05
+    assert max(took) < 0.35 + 0.2  # the upper end, plus room for a busy machine
+    assert max(took) - min(took) > 0.05
+
+
 async def test_concurrent_requests_with_one_key_create_one_session(sandbox: Sandbox) -> None:
     key = f"double-click-{uuid.uuid4()}"
     before = len(sandbox.state.sessions)

@@ -71,6 +71,11 @@ def test_from_env_reads_every_knob() -> None:
         ({"SANDBOX_WEBHOOK_SECRET": "secret"}, "webhook_secret must look like whsec_"),
         ({"SANDBOX_PUBLIC_URL": "localhost:1"}, "public_url must be an http(s) URL"),
         ({"SANDBOX_DELIVERY_TIMEOUT": "0"}, "delivery_timeout must be > 0"),
+        ({"SANDBOX_LATENCY_JITTER_MS": "-1"}, "latency_jitter_ms must be >= 0"),
+        (
+            {"SANDBOX_LATENCY_MS": "100", "SANDBOX_LATENCY_JITTER_MS": "150"},
+            "latency_jitter_ms must not exceed latency_ms (100)",
+        ),
     ],
 )
 def test_bad_values_fail_with_a_clear_message(environ: dict[str, str], needle: str) -> None:
