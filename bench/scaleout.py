@@ -30,7 +30,7 @@ from bench.procs import (
     machine_busy_seconds,
     settle,
 )
-from bench.scenarios import LATENCY_MS, SLUG, Section
+from bench.scenarios import LATENCY_JITTER_MS, LATENCY_MS, SLUG, Section
 from bench.targets import CORES
 
 SECONDS = 4.0
@@ -168,7 +168,7 @@ def _running(stacks: list[Stack], sandbox: Server) -> Iterator[None]:
 
 def scaleout() -> list[Section]:
     """Webhooks and checkouts per second: SQLite 1, PostgreSQL 1, 2, 3 instances, via HAProxy."""
-    with pgcluster.Cluster() as cluster, targets.sandbox(LATENCY_MS) as sandbox:
+    with pgcluster.Cluster() as cluster, targets.sandbox(LATENCY_MS, LATENCY_JITTER_MS) as sandbox:
         stacks = [_stack("SQLite, 1 instance", "sqlite", 1, None, None)]
         for n in (1, 2, 3):
             url = cluster.new_database(f"scaleout_{n}")
@@ -242,7 +242,8 @@ def _checkout_rounds(stacks: list[Stack], sandbox: Server) -> Section:
     section = _section(
         "Past one process: checkout creation behind HAProxy",
         f"wrk {SHOPPERS} connections through HAProxy POST /checkout/{SLUG}; sandbox API latency "
-        f"{LATENCY_MS} ms, so the latency bound is {SHOPPERS / (LATENCY_MS / 1000):.0f}/s. "
+        f"{LATENCY_MS} ± {LATENCY_JITTER_MS} ms, so the latency bound is "
+        f"{SHOPPERS / (LATENCY_MS / 1000):.0f}/s. "
         "One sandbox process serves every configuration.",
         stacks,
         found,

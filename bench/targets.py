@@ -17,12 +17,14 @@ CORES = os.cpu_count() or 1
 FLASK_WORKERS = 2 * CORES + 1
 
 
-def sandbox(latency_ms: int) -> Server:
-    """The shop's Stripe stand-in with API latency; no webhook endpoint (nothing gets paid)."""
+def sandbox(latency_ms: int, jitter_ms: int = 0) -> Server:
+    """The shop's Stripe stand-in with API latency (± jitter); no webhook endpoint."""
     port = free_port()
     argv = [tool("storefront"), "sandbox", "--host", HOST, "--port", str(port)]
-    argv += ["--latency-ms", str(latency_ms), "--webhook-url", ""]
-    return Server(f"sandbox-{latency_ms}ms", argv, port, {"STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET})
+    argv += ["--latency-ms", str(latency_ms), "--latency-jitter-ms", str(jitter_ms)]
+    argv += ["--webhook-url", ""]
+    name = f"sandbox-{latency_ms}ms" + (f"-pm{jitter_ms}" if jitter_ms else "")
+    return Server(name, argv, port, {"STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET})
 
 
 def shop_env(
