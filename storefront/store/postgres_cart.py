@@ -45,11 +45,13 @@ def count(status: str) -> int:
     return int(last) if last.isdigit() else 0
 
 
+# The cart and its lines in one read (one snapshot): a cart with no items is one
+# row whose item columns are NULL; no row at all, no such cart.
 _CART_SELECT = (
-    "SELECT i.product_id, i.quantity, p.slug, p.name, p.description, p.unit_amount,"
-    " p.currency, p.kind, p.image, p.stock, p.reserved, p.active"
-    " FROM carts c JOIN cart_items i ON i.cart_id = c.id"
-    " JOIN products p ON p.id = i.product_id WHERE c.token = $1"
+    "SELECT c.id AS cart_id, i.product_id, i.quantity, p.slug, p.name, p.description,"
+    " p.unit_amount, p.currency, p.kind, p.image, p.stock, p.reserved, p.active"
+    " FROM carts c LEFT JOIN cart_items i ON i.cart_id = c.id"
+    " LEFT JOIN products p ON p.id = i.product_id WHERE c.token = $1"
     " ORDER BY i.added_at, i.product_id"
 )
 
@@ -64,10 +66,11 @@ class PostgresCart:
         """The cart with this cookie token and its id; products no longer sold are dropped."""
         if "\x00" in token:
             return None
-        cart_id = await self.pool.fetchval("SELECT id FROM carts WHERE token = $1", token)
-        if cart_id is None:
+        found = await self.pool.fetch(_CART_SELECT, token)
+        if not found:
             return None
-        rows = await self.pool.fetch(_CART_SELECT, token)
+        cart_id = int(found[0]["cart_id"])
+        rows = [r for r in found if r["product_id"] is not None]
         gone = [r for r in rows if not r["active"]]
         if gone:
             async with self._transaction() as conn:

@@ -38,11 +38,14 @@ if TYPE_CHECKING:
 else:
     _Base = object
 
+# The cart and its lines in one read (one snapshot): a cart with no items is one
+# row whose item columns are NULL; no row at all, no such cart.
 _CART_SELECT = (
-    "SELECT i.product_id, i.quantity, p.slug, p.name, p.description, p.unit_amount,"
-    " p.currency, p.kind, p.image, p.stock, p.reserved, p.active"
-    " FROM carts c JOIN cart_items i ON i.cart_id = c.id"
-    " JOIN products p ON p.id = i.product_id WHERE c.token = ? ORDER BY i.added_at, i.product_id"
+    "SELECT c.id AS cart_id, i.product_id, i.quantity, p.slug, p.name, p.description,"
+    " p.unit_amount, p.currency, p.kind, p.image, p.stock, p.reserved, p.active"
+    " FROM carts c LEFT JOIN cart_items i ON i.cart_id = c.id"
+    " LEFT JOIN products p ON p.id = i.product_id WHERE c.token = ?"
+    " ORDER BY i.added_at, i.product_id"
 )
 
 
@@ -51,15 +54,16 @@ class CartQueries(_Base):
 
     async def cart(self, token: str) -> tuple[int, Cart] | None:
         """The cart with this cookie token and its id; products no longer sold are dropped."""
-        head = await self.fetch_one("SELECT id FROM carts WHERE token = ?", (token,))
-        if head is None:
+        found = await self.fetch_all(_CART_SELECT, (token,))
+        if not found:
             return None
-        rows = await self.fetch_all(_CART_SELECT, (token,))
+        cart_id = int(found[0]["cart_id"])
+        rows = [r for r in found if r["product_id"] is not None]
         gone = [r for r in rows if not r["active"]]
         if gone:
-            await self.write(_drop_items, int(head["id"]), [r["product_id"] for r in gone])
+            await self.write(_drop_items, cart_id, [r["product_id"] for r in gone])
         lines = tuple(CartLine.from_row(r) for r in rows if r["active"])
-        return int(head["id"]), Cart(lines, tuple(r["name"] for r in gone))
+        return cart_id, Cart(lines, tuple(r["name"] for r in gone))
 
     async def add_to_cart(self, token: str | None, product_id: int, quantity: int) -> str:
         """Add units to the cart (made if ``token`` names none); return the cart's token."""
