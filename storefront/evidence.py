@@ -91,20 +91,32 @@ def session_totals(obj: Mapping[str, Any]) -> Totals:
         _int(details, "amount_shipping"),
         _int(details, "amount_tax"),
     )
-    exclusive = True
-    if None not in (subtotal, total, discount, ship, tax) and tax:
-        # Tax inside the prices does not add to the total (a price's tax_behavior).
-        exclusive = total == subtotal - discount + ship + tax  # type: ignore[operator]
     return Totals(
         subtotal=subtotal,
         discount=discount,
         shipping=ship,
         tax=tax,
-        tax_exclusive=exclusive,
+        tax_exclusive=tax_is_exclusive(subtotal, discount, ship, tax, total),
         shipping_name=_text(shipping, "name"),
         shipping_address={k: v for k, v in address.items() if isinstance(v, str)} or None,
         lines=line_amounts(obj.get("line_items")),
     )
+
+
+def tax_is_exclusive(
+    subtotal: int | None,
+    discount: int | None,
+    shipping: int | None,
+    tax: int | None,
+    total: int | None,
+) -> bool:
+    """Whether the tax adds to the total; True unless the amounts show it inside the prices.
+
+    Tax inside the prices (a price's ``tax_behavior``) does not add to the total.
+    """
+    if subtotal is None or discount is None or shipping is None or tax is None or total is None:
+        return True
+    return not tax or total == subtotal - discount + shipping + tax
 
 
 def _int(obj: Mapping[str, Any], key: str) -> int | None:

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from storefront.evidence import EventOutcome
+from storefront.evidence import EventOutcome, tax_is_exclusive
 from storefront.orders import Order
 from storefront.paid_lines import LineAmounts
 from storefront.payments import PaymentError, PaymentGateway
@@ -52,10 +52,6 @@ def paid_outcome(order: Order, lines: tuple[LineAmounts, ...]) -> EventOutcome:
         order.amount_tax,
         order.amount_paid,
     )
-    exclusive = True
-    if subtotal is not None and discount is not None and shipping is not None and tax and paid:
-        # As evidence.session_totals reads it: tax inside the prices does not add up.
-        exclusive = paid == subtotal - discount + shipping + tax
     return EventOutcome(
         status=order.status,
         session_id=order.stripe_session_id,
@@ -65,7 +61,7 @@ def paid_outcome(order: Order, lines: tuple[LineAmounts, ...]) -> EventOutcome:
         discount=discount,
         shipping=shipping,
         tax=tax,
-        tax_exclusive=exclusive,
+        tax_exclusive=tax_is_exclusive(subtotal, discount, shipping, tax, paid),
         lines=lines,
     )
 
