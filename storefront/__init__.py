@@ -101,7 +101,9 @@ def create_app(
         # Stripe's line items for paid orders: fetched here, never by the webhook.
         from storefront.line_items import LineItemsTask
 
-        lines = app.extensions["line_items"] = LineItemsTask(db, gateway)
+        lines = app.extensions["line_items"] = LineItemsTask(
+            db, gateway, interval=settings.line_items_interval
+        )
         app.extensions["line_items_task"] = asyncio.create_task(lines.run_forever())
         if settings.outbox_interval > 0:
             from storefront.outbox import drain_forever

@@ -82,6 +82,9 @@ class Settings:
     database_url: str | None = field(default=None, repr=False)
     mail: MailSettings = field(default_factory=MailSettings)
     outbox_interval: float = 2.0
+    # Seconds between sweeps for paid orders still missing Stripe's line items
+    # (0: no sweeps; an order a webhook just moved is still fetched at once).
+    line_items_interval: float = 30.0
     # The shop's name in titles, the header and Stripe's page.
     shop_name: str = "Storefront"
     # Seconds an untouched cart is kept before it is deleted.
@@ -159,6 +162,9 @@ class Settings:
             database_url=database_url(environ.get("STOREFRONT_DATABASE_URL", "")),
             mail=MailSettings.from_env(environ, sandbox),
             outbox_interval=_float(environ, "STOREFRONT_OUTBOX_INTERVAL", 2.0, 0.0, 3600.0),
+            line_items_interval=_float(
+                environ, "STOREFRONT_LINE_ITEMS_INTERVAL", 30.0, 0.0, 86_400.0
+            ),
             shop_name=_shop_name(environ),
             cart_max_age=_int(
                 environ, "STOREFRONT_CART_MAX_AGE", 14 * 86_400, *CART_MAX_AGE_RANGE

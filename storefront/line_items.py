@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -155,14 +156,17 @@ class LineItemsTask:
             return await record_due(self.db, self.payments, warned=self._warned)
 
     async def run_forever(self) -> None:
-        """Sweep at once and every ``interval`` seconds; between sweeps, serve wake-ups."""
+        """Sweep at once and every ``interval`` seconds; between sweeps, serve wake-ups.
+
+        An interval of 0 serves wake-ups only.
+        """
         loop = asyncio.get_running_loop()
-        next_sweep = loop.time()
+        next_sweep = loop.time() if self.interval > 0 else math.inf
         while True:
             wait = next_sweep - loop.time()
             if wait > 0 and not self._wake.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), wait)
+                    await asyncio.wait_for(self._wake.wait(), None if wait == math.inf else wait)
             self._wake.clear()
             named, self._named = self._named, set()
             try:

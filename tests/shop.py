@@ -45,6 +45,9 @@ def make_settings(database: Path, database_url: str | None = None, **overrides: 
             "STOREFRONT_RECONCILE_INTERVAL": "0",
             # The outbox drains only in tests that run a mail server.
             "STOREFRONT_OUTBOX_INTERVAL": "0",
+            # No sweeps for line items: tests set orders up by hand, and a sweep racing
+            # them would ask the fake gateway about sessions it never made.
+            "STOREFRONT_LINE_ITEMS_INTERVAL": "0",
             # Tests buy fast on purpose; the limit's own tests turn it on.
             "STOREFRONT_CHECKOUT_RATE_LIMIT": "0",
         }

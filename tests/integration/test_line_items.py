@@ -226,6 +226,26 @@ async def test_the_task_sweeps_at_start_and_fetches_an_order_it_is_told_of(
             await running
 
 
+async def test_with_no_sweeps_the_task_fetches_only_the_orders_it_is_told_of(
+    store: AnyStore,
+) -> None:
+    left = await paid_order(store, "cs_left")
+    stripe_ = LineItemsOnly()
+    task = LineItemsTask(store, stripe_, interval=0)  # type: ignore[arg-type]
+    running = asyncio.create_task(task.run_forever())
+    try:
+        told = await paid_order(store, "cs_told")
+        task.due(told)
+        await wait_for_lines(store, told)
+        await asyncio.sleep(0.2)
+        assert stripe_.calls == ["cs_told"]
+        assert await due(store) == [left]  # left for `storefront reconcile`, or a sweep
+    finally:
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+
+
 async def wait_for_lines(store: AnyStore, order_id: int, within: float = 10.0) -> None:
     deadline = time.monotonic() + within
     while (await stored(store, order_id))[0][2] is None:

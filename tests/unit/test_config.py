@@ -99,6 +99,7 @@ NUMERIC = {
     "STOREFRONT_PROXY_HOPS": ("proxy_hops", "1", 1),
     "STOREFRONT_CHECKOUT_EXPIRES_AFTER": ("checkout_expires_after", "1800", 1800),
     "STOREFRONT_OUTBOX_INTERVAL": ("outbox_interval", "0.5", 0.5),
+    "STOREFRONT_LINE_ITEMS_INTERVAL": ("line_items_interval", "0", 0.0),
     "STOREFRONT_CART_MAX_AGE": ("cart_max_age", "7200", 7200),
     "STOREFRONT_STOCK_POLL_INTERVAL": ("stock_poll_interval", "2", 2),
 }
