@@ -9,6 +9,7 @@ webhook answers at once, and the lines arrive afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -213,17 +214,12 @@ async def test_the_task_sweeps_at_start_and_fetches_an_order_it_is_told_of(
     before = await paid_order(store, "cs_before")
     stripe_ = LineItemsOnly()
     task = LineItemsTask(store, stripe_, interval=3600)  # type: ignore[arg-type]
-    running = asyncio.create_task(task.run_forever())
-    try:
+    async with running(task):
         await wait_for_lines(store, before)
         later = await paid_order(store, "cs_later")
         task.due(later)  # what the webhook does once its move is committed
         await wait_for_lines(store, later)
         assert stripe_.calls == ["cs_before", "cs_later"]
-    finally:
-        running.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await running
 
 
 async def test_with_no_sweeps_the_task_fetches_only_the_orders_it_is_told_of(
@@ -232,18 +228,25 @@ async def test_with_no_sweeps_the_task_fetches_only_the_orders_it_is_told_of(
     left = await paid_order(store, "cs_left")
     stripe_ = LineItemsOnly()
     task = LineItemsTask(store, stripe_, interval=0)  # type: ignore[arg-type]
-    running = asyncio.create_task(task.run_forever())
-    try:
+    async with running(task):
         told = await paid_order(store, "cs_told")
         task.due(told)
         await wait_for_lines(store, told)
         await asyncio.sleep(0.2)
         assert stripe_.calls == ["cs_told"]
         assert await due(store) == [left]  # left for `storefront reconcile`, or a sweep
+
+
+@contextlib.asynccontextmanager
+async def running(task: LineItemsTask) -> AsyncIterator[None]:
+    """The task running for the block, then cancelled as the app's shutdown does."""
+    loop = asyncio.create_task(task.run_forever())
+    try:
+        yield
     finally:
-        running.cancel()
+        loop.cancel()
         with pytest.raises(asyncio.CancelledError):
-            await running
+            await loop
 
 
 async def wait_for_lines(store: AnyStore, order_id: int, within: float = 10.0) -> None:
